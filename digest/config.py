@@ -1,0 +1,315 @@
+"""Settings: one typed model, loaded once from config.yaml, overridden by environment then flags.
+
+Every default is written where it is defined, with why when it is not obvious. Errors name
+the key path, what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from .errors import ConfigError
+
+
+@dataclass
+class SiteSettings:
+    title: str = "My site"
+    base_url: str = "https://example.com"
+    language: str = "en"  # built-in labels: en, zh-CN
+    timezone: str = "UTC"  # dates without an offset are read in this zone
+    permalink: str = "/posts/{slug}/"  # {slug} plus Hugo/Jekyll placeholders (:year, :title, …)
+    logo: str | None = None
+    archive_url: str | None = None  # where issues/ is published; enables "view in browser"
+    postal_address: str = ""
+
+
+@dataclass
+class SummarySettings:
+    tldr_max_chars: int = 280
+    key_figures_max: int = 6
+    figure_units: list[str] = field(default_factory=list)  # extra words that make a number a figure
+
+
+@dataclass
+class RenderSettings:
+    templates: str = "templates"  # a site owner's overrides, relative to config.yaml
+    group_by: Literal["none", "topic"] = "none"
+    max_bytes: int = 100_000  # Gmail clips messages over ~102 KB
+    preheader: str | None = None
+    note: str | None = None
+    subject: str = "{site} · {date_range}"
+    archive_to_content: bool = False
+
+
+@dataclass
+class SmtpSettings:
+    host: str = "localhost"
+    port: int = 587
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    sender: str = "digest@localhost"
+    timeout: float = 30.0
+    connections: int = 1  # hosted relays cap parallel connections
+    rate: float = 0.0  # messages per second; 0 means unlimited
+    max_attempts: int = 5  # for temporary (4xx) failures
+    retry_base_seconds: float = 2.0  # back-off doubles from here
+    verify_tls: bool = True
+    ca_file: str | None = None  # extra CA bundle, e.g. a company relay's
+
+
+@dataclass
+class MailSettings:
+    list_id: str | None = None  # defaults to the site's host
+    unsubscribe_mailto: str | None = None
+    unsubscribe_url: str | None = None  # https URL; {token} is replaced per recipient
+    suppression_file: str | None = None
+    recipients: str | None = None  # CSV with an `email` column, used by the schedule
+
+
+@dataclass
+class ScheduleSettings:
+    cron: str = "0 8 * * mon"  # minute hour day month day-of-week, in site.timezone
+    action: Literal["write", "send"] = "write"
+    first_window_days: int = 7
+    lookback_days: int = 30
+    max_lateness_hours: float = 24.0
+    when_empty: Literal["skip", "send"] = "skip"
+    show_updates: bool = False
+    heartbeat_url: str | None = None
+
+
+@dataclass
+class Settings:
+    site: SiteSettings = field(default_factory=SiteSettings)
+    content: str = "content"
+    out: str = "issues"
+    state: str = ".digest/state.sqlite"
+    summary: SummarySettings = field(default_factory=SummarySettings)
+    render: RenderSettings = field(default_factory=RenderSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    mail: MailSettings = field(default_factory=MailSettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    # Where config.yaml lives: relative paths in it are read from here.
+    root: Path = field(default_factory=Path.cwd)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.site.timezone)
+
+    def path(self, value: str | os.PathLike[str]) -> Path:
+        """A path from the config, read relative to the config file's folder."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.root / p
+
+    @property
+    def content_dir(self) -> Path:
+        return self.path(self.content)
+
+    @property
+    def out_dir(self) -> Path:
+        return self.path(self.out)
+
+    @property
+    def state_path(self) -> Path:
+        return self.path(self.state)
+
+
+# The environment may override these SMTP settings; the password comes only from the environment.
+SMTP_ENV = {
+    "DIGEST_SMTP_HOST": "host",
+    "DIGEST_SMTP_PORT": "port",
+    "DIGEST_SMTP_SECURITY": "security",
+    "DIGEST_SMTP_USER": "username",
+    "DIGEST_SMTP_FROM": "sender",
+}
+PASSWORD_ENV = "DIGEST_SMTP_PASSWORD"
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is list:
+        return "a list"
+    if tp is type(None):
+        return "null"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(tp, str(tp))
+
+
+def _found(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check one value against its annotation; return it converted, or raise naming the key."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError:
+                pass
+        raise ConfigError(f"config key '{key}': expected {_type_name(tp)}, found {_found(value)}")
+    if origin is Literal:
+        if value in typing.get_args(tp):
+            return value
+        raise ConfigError(f"config key '{key}': expected one of {_type_name(tp)}, found {_found(value)}")
+    if origin is list:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list):
+            raise ConfigError(f"config key '{key}': expected a list, found {_found(value)}")
+        (item,) = typing.get_args(tp) or (Any,)
+        return [_coerce(v, item, f"{key}[{i}]") if item is not Any else v for i, v in enumerate(value)]
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key '{key}': expected a mapping, found {_found(value)}")
+        return _build(tp, value, key + ".")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value)
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif tp is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+    elif tp is Path:
+        return Path(value)
+    else:
+        return value
+    raise ConfigError(f"config key '{key}': expected {_type_name(tp)}, found {_found(value)}")
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls) if f.name != "root"}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in known:
+            close = difflib.get_close_matches(str(key), sorted(known), n=1)
+            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+            raise ConfigError(f"config key '{prefix}{key}' is not a setting{hint}")
+        kwargs[key] = _coerce(value, hints[key], prefix + key)
+    return cls(**kwargs)
+
+
+def _validate(settings: Settings) -> None:
+    try:
+        ZoneInfo(settings.site.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"config key 'site.timezone': expected an IANA time zone such as 'Europe/Berlin', "
+            f"found {_found(settings.site.timezone)}"
+        ) from None
+    if not settings.site.base_url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"config key 'site.base_url': expected an absolute http(s) URL, found {_found(settings.site.base_url)}"
+        )
+    for key, value, low in (
+        ("summary.tldr_max_chars", settings.summary.tldr_max_chars, 20),
+        ("summary.key_figures_max", settings.summary.key_figures_max, 0),
+        ("smtp.port", settings.smtp.port, 1),
+        ("smtp.connections", settings.smtp.connections, 1),
+        ("smtp.max_attempts", settings.smtp.max_attempts, 1),
+        ("render.max_bytes", settings.render.max_bytes, 10_000),
+    ):
+        if value < low:
+            raise ConfigError(f"config key '{key}': expected at least {low}, found {value}")
+
+
+def settings_from_mapping(data: dict[str, Any] | None, root: Path | None = None) -> Settings:
+    """Build and validate Settings from a parsed config mapping."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config: expected a mapping of settings at the top level, found {_found(data)}")
+    settings = _build(Settings, data)
+    settings.root = root or Path.cwd()
+    _validate(settings)
+    return settings
+
+
+def load_settings(
+    config_path: str | os.PathLike[str] | None = None,
+    env: typing.Mapping[str, str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Settings:
+    """Load config.yaml (or defaults when there is none), then the environment, then flag overrides.
+
+    `overrides` maps dotted keys ("content", "smtp.host") to values given on the command line;
+    None values are ignored.
+    """
+    env = os.environ if env is None else env
+    path = Path(config_path) if config_path else Path("config.yaml")
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or "invalid YAML"
+            raise ConfigError(f"{path}:{where}: {problem}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read: {exc}") from None
+    elif config_path:
+        raise ConfigError(f"{path}: no such config file", hint="run `digest init` to write one")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings, found {_found(data)}")
+    smtp = dict(data.get("smtp") or {}) if isinstance(data.get("smtp") or {}, dict) else data.get("smtp")
+    if isinstance(smtp, dict):
+        for var, key in SMTP_ENV.items():
+            if env.get(var):
+                smtp[key] = env[var]
+        data = {**data, "smtp": smtp}
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        node = data = dict(data)
+        parts = dotted.split(".")
+        for part in parts[:-1]:
+            node[part] = dict(node.get(part) or {})
+            node = node[part]
+        node[parts[-1]] = value
+    root = path.resolve().parent if path.exists() else Path.cwd()
+    try:
+        return settings_from_mapping(data, root)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc.message}", exc.hint) from None
+
+
+def smtp_password(env: typing.Mapping[str, str] | None = None) -> str | None:
+    """The SMTP password: only ever from the environment, never from a file or a flag."""
+    env = os.environ if env is None else env
+    return env.get(PASSWORD_ENV) or None
