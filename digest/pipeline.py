@@ -1,0 +1,161 @@
+"""The order of the stages, and the only module that knows it: scan → select → summarize → render → write."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from . import content as content_mod
+from .config import Settings
+from .errors import ArticleError, DigestError
+from .manifest import issue_id_for, issue_to_manifest, write_manifest
+from .models import Article, Issue, RenderedEmail, Skipped
+from .progress import track
+from .selection import Decision, select_articles
+from .summarize import summarize
+
+log = logging.getLogger("digest")
+
+
+@dataclass
+class BuildResult:
+    """What a build found and made; `files` is empty when nothing was written."""
+
+    issue: Issue
+    skipped: list[Skipped]
+    decisions: list[Decision]
+    rendered: RenderedEmail | None = None
+    files: dict[str, Path] = field(default_factory=dict)
+    scanned: int = 0
+
+
+def scan_content(settings: Settings, *, progress: bool | None = None) -> tuple[list[Article], list[Skipped]]:
+    """Every article of the content folder (front matter only) and every file that failed."""
+    folder = settings.content_dir
+    if not folder.is_dir():
+        raise DigestError(
+            f"content folder {folder} does not exist",
+            hint="set `content:` in config.yaml or pass --content",
+        )
+    return content_mod.scan(folder, settings)
+
+
+def summarize_articles(articles: Iterable[Article], settings: Settings, *, progress: bool | None = None) -> list[Skipped]:
+    """Read the bodies of the chosen articles only, and fill in their TL;DR and key figures."""
+    failed: list[Skipped] = []
+    items = list(articles)
+    for art in track(items, len(items), "Summarizing", enabled=progress):
+        try:
+            body = art.body if art.body is not None else content_mod.load_body(art)
+        except (ArticleError, OSError, UnicodeDecodeError) as exc:
+            failed.append(Skipped(art.path, str(exc) or type(exc).__name__))
+            continue
+        art.tldr, art.key_figures = summarize(body, art.front_matter, settings.summary)
+        art.body = None  # bodies are not kept: an issue of 50 articles should not hold 50 bodies
+    return failed
+
+
+def build_issue(
+    settings: Settings,
+    since: datetime,
+    until: datetime,
+    *,
+    topics: Iterable[str] = (),
+    include_drafts: bool = False,
+    carried: Mapping[str, int | str] | None = None,
+    number: int | None = None,
+    note: str | None = None,
+    issue_id: str | None = None,
+    progress: bool | None = None,
+) -> BuildResult:
+    """Select and summarize the issue of [since, until); nothing is written yet."""
+    topics = [t for t in topics if t.strip()]
+    articles, skipped = scan_content(settings, progress=progress)
+    chosen, decisions = select_articles(
+        articles, since, until, topics=topics, include_drafts=include_drafts, carried=carried
+    )
+    failed = summarize_articles(chosen, settings, progress=progress)
+    if failed:
+        bad = {f.path for f in failed}
+        chosen = [a for a in chosen if a.path not in bad]
+        skipped = skipped + failed
+    issue = Issue(
+        issue_id=issue_id or issue_id_for(since, until, settings.tz, topics),
+        since=since,
+        until=until,
+        articles=chosen,
+        number=number,
+        note=note if note is not None else settings.render.note,
+    )
+    decisions += [Decision(s.path, False, f"unreadable: {s.reason}") for s in skipped]
+    decisions.sort(key=lambda d: d.path)
+    return BuildResult(issue, skipped, decisions, scanned=len(articles) + len(skipped))
+
+
+def render(result: BuildResult, settings: Settings) -> RenderedEmail:
+    from .render import render_issue
+
+    result.rendered = render_issue(result.issue, settings)
+    # The renderer may have moved overflow articles to issue.more to fit the size limit.
+    return result.rendered
+
+
+def write_issue(result: BuildResult, settings: Settings) -> dict[str, Path]:
+    """Write the issue's .html, .txt, .eml and .json into the out folder, then refresh the archive."""
+    rendered = result.rendered or render(result, settings)
+    out = settings.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    issue = result.issue
+    files = {
+        "html": out / f"{issue.issue_id}.html",
+        "text": out / f"{issue.issue_id}.txt",
+        "eml": out / f"{issue.issue_id}.eml",
+        "manifest": out / f"{issue.issue_id}.json",
+    }
+    _write_atomic(files["html"], rendered.html)
+    _write_atomic(files["text"], rendered.text)
+    _write_atomic(files["eml"], _preview_message(issue, rendered, settings))
+    reasons = {d.path: d.reason for d in result.decisions if d.selected}
+    manifest = issue_to_manifest(issue, rendered.subject, {k: p.name for k, p in files.items()}, reasons)
+    write_manifest(files["manifest"], manifest)
+    try:
+        from .archive import write_archive
+
+        write_archive(out, settings)
+    except ImportError:  # pragma: no cover - archive is optional during development
+        pass
+    result.files = files
+    return files
+
+
+def _preview_message(issue: Issue, rendered: RenderedEmail, settings: Settings) -> str:
+    """The complete MIME message, as a subscriber would get it, to open in a mail client."""
+    from email.message import EmailMessage
+    from email.policy import SMTP
+
+    try:
+        from .delivery.message import build_message
+    except ImportError:
+        build_message = None
+    if build_message is not None:
+        try:
+            msg = build_message(issue.issue_id, rendered, settings, "reader@example.com")
+            return msg.as_bytes(policy=SMTP).decode("utf-8", "replace")
+        except TypeError:
+            pass
+    msg = EmailMessage()
+    msg["Subject"] = rendered.subject
+    msg["From"] = settings.smtp.sender
+    msg["To"] = "reader@example.com"
+    msg.set_content(rendered.text)
+    msg.add_alternative(rendered.html, subtype="html")
+    return msg.as_bytes(policy=SMTP).decode("utf-8", "replace")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8", newline="")
+    tmp.replace(path)

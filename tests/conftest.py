@@ -1,0 +1,20 @@
+"""Shared fixtures: where the labelled corpus copy lives, and a throwaway site per test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+DEV_CONTENT = FIXTURES / "dev" / "content"
+DEV_LABELS = FIXTURES / "dev" / "labels.json"
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    """An empty site folder with a config.yaml (Asia/Shanghai) and a content/ folder."""
+    from sitegen import write_config
+
+    write_config(tmp_path)
+    return tmp_path
