@@ -1,0 +1,212 @@
+"""Which bold values are key figures, and the sentence around each (spec §5).
+
+A value is a key figure when it holds a quantity: a number tied to a currency, a unit, a
+counter or a count noun, a big bare number, or one side of a ratio. Versions, identifiers,
+years, dates, times and labels are never quantities. The regular expressions here only ever
+read a short value string or a block's plain text, never raw Markdown.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterable
+
+MAX_VALUE_CHARS = 24
+MAX_CONTEXT_CHARS = 80
+
+CURRENCIES = ("US$", "HK$", "$", "€", "£", "¥", "￥", "RMB", "USD", "EUR", "CNY")
+UNITS = (
+    # share or multiple
+    "%", "％", "‰", "×", "x", "倍", "个百分点", "pp", "bp", "basis points",
+    # magnitude
+    "万", "亿", "千", "百万", "千万", "万亿", "thousand", "million", "billion", "trillion",
+    "k", "m", "mn", "bn", "tn", "K", "M", "B", "T",
+    # money
+    "元", "美元", "欧元", "英镑", "日元", "港元", "韩元",
+    # Chinese counters
+    "个", "家", "名", "人", "位", "台", "辆", "架", "款", "项", "次", "座", "所", "户", "条", "篇",
+    "件", "张", "颗", "种", "支", "只", "匹", "头", "本", "部", "场", "届", "轮", "批", "笔", "份",
+    "套", "枚", "艘", "栋", "间", "级", "成", "分", "票", "股", "单", "例", "起", "处", "块",
+    # Chinese measures
+    "年", "天", "周", "小时", "分钟", "秒", "毫秒", "岁", "纳米", "微米", "毫米", "厘米", "米",
+    "公里", "千米", "英里", "海里", "平方米", "平方公里", "亩", "公顷", "克", "毫克", "公斤",
+    "千克", "斤", "吨", "升", "毫升", "立方米", "瓦", "千瓦", "兆瓦", "吉瓦", "度", "千瓦时",
+    "摄氏度", "字节", "像素", "帧",
+    # unit symbols
+    "nm", "µm", "mm", "cm", "km", "mi", "ft", "m²", "km²", "ha", "mg", "g", "kg", "t", "lb", "oz",
+    "ml", "mL", "L", "mph", "km/h", "W", "kW", "MW", "GW", "kWh", "MWh", "GWh", "TWh", "V", "A",
+    "°C", "℃", "°F", "KB", "MB", "GB", "TB", "PB", "Mbps", "Gbps", "ms", "s", "h", "Hz", "GHz",
+    "fps", "px",
+)
+# Spelled-out words a writer may capitalise ("2.5 Million"); symbols stay case-sensitive (m ≠ M).
+_CASELESS = frozenset({"thousand", "million", "billion", "trillion", "basis points"})
+FUNCTION_WORDS = frozenset(
+    "is was are has had does did and the this that its for with from into over about after "
+    "since than".split()
+)
+
+# Full-width digits and point read as ASCII; same length, so positions still match the value.
+_WIDE = str.maketrans("０１２３４５６７８９．，", "0123456789.,")
+_NUMBER = re.compile(r"\d+(?:,\d{3}(?!\d))*(?:\.\d+)*")
+# Dates and times are blanked out before numbers are looked for.
+_DATE_TIME = re.compile(
+    r"\d{4} ?年 ?\d{1,2} ?月(?: ?\d{1,2} ?[日号])?"
+    r"|\d{1,2} ?月 ?\d{1,2} ?[日号]"
+    r"|\d{4}[-/.]\d{1,2}[-/.]\d{1,2}"
+    r"|\d{1,2}/\d{1,2}/\d{2,4}"
+    r"|\d{1,2}[:：]\d{2}(?:[:：]\d{2})?"
+    r"|\d{1,2} ?[点时](?: ?\d{1,2} ?分)?(?: ?\d{1,2} ?秒)?"
+)
+_RATIO = re.compile(r"\d+(?:\.\d+)? (?:in|out of) \d+")
+_IDENTIFIER_BEFORE = re.compile(r"[A-Za-z][A-Za-z0-9_./-]*$|_$")
+_LIST_START = re.compile(r"^\d+[.、](?!\d)")
+_LABEL_BEFORE = re.compile(
+    r"(?:第|步骤|阶段|附录|图|(?:^|[^\w]|[如见下上附])表"
+    r"|(?<![A-Za-z])(?:figure|fig\.|step|table|part|no\.|nr\.|chapter|section|phase|stage|"
+    r"item|page|p\.|vol\.|volume|episode|lesson|appendix|level|round|day|week|issue|pr)|#) ?$",
+    re.I,
+)
+_CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]")
+SENTENCE_ENDS = "。！？；!?"
+_CLAUSE_ENDS = "，,、；;：:）)—"
+
+
+def figure_value(raw: str) -> str:
+    """A bold span's plain text as a candidate value: trimmed, trailing punctuation removed."""
+    return raw.strip().rstrip("。，,.;；:：").strip()
+
+
+def _units(extra: Iterable[object]) -> tuple[str, ...]:
+    words = set(UNITS)
+    words.update(w.strip() for w in extra if isinstance(w, str) and w.strip())
+    return tuple(sorted(words, key=len, reverse=True))  # longest first: "km/h" before "km"
+
+
+_DEFAULT_UNITS = _units(())
+
+
+def _unit_after(rest: str, units: tuple[str, ...]) -> bool:
+    """Whether `rest` (the text right after a number) starts with a unit, as a whole word."""
+    for unit in units:
+        hit = rest.startswith(unit) or (unit in _CASELESS and rest[: len(unit)].lower() == unit)
+        if not hit:
+            continue
+        if unit[-1].isascii() and unit[-1].isalpha():
+            nxt = rest[len(unit): len(unit) + 1]
+            if nxt and nxt.isascii() and nxt.isalnum():
+                continue  # "5xx", "8u212": letters run on, so this is no unit
+        return True
+    return False
+
+
+def _count_noun(rest: str) -> bool:
+    match = re.match(r"[a-z]{3,}(?![A-Za-z])", rest)
+    return bool(match) and match.group(0) not in FUNCTION_WORDS
+
+
+def _currency_before(before: str) -> bool:
+    tail = before[:-1] if before.endswith(" ") else before
+    for code in CURRENCIES:
+        if tail.endswith(code):
+            head = tail[: -len(code)]
+            return not (code[0].isalpha() and head[-1:].isascii() and head[-1:].isalpha())
+    return False
+
+
+def _is_quantity(text: str, start: int, end: int, units: tuple[str, ...]) -> bool:
+    """Whether the number text[start:end] is a quantity, by its neighbours."""
+    number = text[start:end]
+    before, after = text[:start], text[end:]
+    if number.count(".") >= 2:
+        return False  # a version such as 1.11.1
+    if _currency_before(before):
+        return True
+    if _IDENTIFIER_BEFORE.search(before):
+        return False  # joined to letters: v1beta1, k8s, FY2025, Q1, CVE-2021-44228, H.264
+    if _LABEL_BEFORE.search(before):
+        return False  # 第1章, Step 2, Figure 1
+    plain = number.replace(",", "")
+    if "," not in number and "." not in number and 1900 <= int(plain) <= 2099:
+        if re.match(r" ?年|s(?![A-Za-z])", after):
+            return False  # the year 2019, the 1990s
+    if after[:1].isascii() and after[:1].isalpha() and not _unit_after(after, units):
+        return False  # 5xx, 8u212, 3rd
+    rest = after[1:] if after.startswith(" ") else after
+    if _unit_after(rest, units):
+        return True
+    if after.startswith(" ") and _count_noun(rest):
+        return True
+    return "," in number or len(plain.split(".")[0]) >= 5
+
+
+def is_key_figure(value: str, extra_units: Iterable[object] = ()) -> bool:
+    """Whether a bold value holds a quantity (spec §5), after every exclusion."""
+    if not value or len(value) > MAX_VALUE_CHARS:
+        return False
+    text = value.translate(_WIDE)
+    if _LIST_START.match(text):
+        return False  # "1. 先灰度", "2、观察"
+    units = _units(extra_units) if extra_units else _DEFAULT_UNITS
+    text = _DATE_TIME.sub(lambda m: "\ue002" * len(m.group(0)), text)
+    if _RATIO.search(text):
+        return True
+    return any(_is_quantity(text, m.start(), m.end(), units) for m in _NUMBER.finditer(text))
+
+
+def _is_sentence_end(text: str, i: int) -> bool:
+    ch = text[i]
+    return ch in SENTENCE_ENDS or (ch == "." and text[i + 1: i + 2] == " ")
+
+
+def sentence_at(text: str, start: int, end: int) -> tuple[int, int]:
+    """Bounds of the sentence of `text` that holds text[start:end]."""
+    a = start
+    while a > 0 and not _is_sentence_end(text, a - 1):
+        a -= 1
+    b = max(end, a)
+    while b < len(text) and not _is_sentence_end(text, b):
+        b += 1
+    b = min(b + 1, len(text))
+    while a < b and text[a].isspace():
+        a += 1
+    while b > a and text[b - 1].isspace():
+        b -= 1
+    return a, b
+
+
+def _boundaries(s: str) -> tuple[list[int], set[int]]:
+    """Cut points of a sentence: every word boundary, and which of them end a clause."""
+    cuts, clauses = {0, len(s)}, set()
+    for i in range(1, len(s)):
+        left, right = s[i - 1], s[i]
+        if left in _CLAUSE_ENDS:
+            clauses.add(i)
+            cuts.add(i)
+        elif left.isspace() or right.isspace() or _CJK.match(left) or _CJK.match(right):
+            cuts.add(i)
+    return sorted(cuts), clauses
+
+
+def context_for(sentence: str, start: int, end: int, limit: int = MAX_CONTEXT_CHARS) -> str:
+    """The sentence, or a cut of at most `limit` characters around sentence[start:end] with `…`."""
+    if len(sentence) <= limit:
+        return sentence
+    cuts, clauses = _boundaries(sentence)
+    best: tuple[int, int, int] | None = None  # (score, a, b)
+    for a in cuts:
+        if a > start:
+            break
+        k = bisect.bisect_right(cuts, a + limit) - 1
+        b = cuts[k] if k >= 0 else a
+        if b < end:
+            continue
+        score = (b - a) + 15 * ((a in clauses or a == 0) + (b in clauses or b == len(sentence)))
+        if best is None or score > best[0]:
+            best = (score, a, b)
+    if best is None:  # no boundary fits: a plain window centred on the value
+        a = max(0, min(start - (limit - (end - start)) // 2, len(sentence) - limit))
+        best = (0, a, a + limit)
+    _, a, b = best
+    core = sentence[a:b].strip()
+    return ("…" if a > 0 else "") + core + ("…" if b < len(sentence) else "")

@@ -1,0 +1,256 @@
+"""TL;DR (spec §4) and key figures (spec §5) of one article."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import frontmatter
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from digest.config import SummarySettings
+from digest.models import KeyFigure
+from digest.plaintext import parse, strip_templates, text_blocks
+from digest.summarize import body_figures, cut_text, front_matter_figures, summarize, tldr_text
+
+FIXTURES = Path(__file__).parent / "fixtures" / "dev"
+SAMPLE = FIXTURES / "content" / "posts" / "2025-07-05-ai-capital.md"
+DEFAULT = SummarySettings()
+
+
+def tldr(body: str, fm: dict[str, Any] | None = None, **kw: Any) -> str:
+    return summarize(body, fm or {}, SummarySettings(**kw))[0]
+
+
+def values(body: str, fm: dict[str, Any] | None = None) -> list[str]:
+    return [k.value for k in summarize(body, fm or {}, DEFAULT)[1]]
+
+
+def read_article(path: Path) -> tuple[dict[str, Any], str]:
+    """Front matter (YAML, TOML or JSON) and body of a fixture article."""
+    raw = path.read_text(encoding="utf-8-sig").replace("\r\n", "\n")
+    if raw.startswith("+++"):
+        _, head, body = raw.split("+++", 2)
+        return tomllib.loads(head), body
+    post = frontmatter.loads(raw)
+    return dict(post.metadata), post.content
+
+
+# --- TL;DR ------------------------------------------------------------------------------------
+
+
+def test_front_matter_tldr_wins() -> None:
+    """Front matter `tldr` comes before a TL;DR in the body and the summary."""
+    body = "TL;DR: from the body.\n\nFirst paragraph."
+    assert tldr(body, {"tldr": "From front matter.", "summary": "Summary."}) == "From front matter."
+
+
+def test_sample_post_tldr_is_the_blockquote_after_a_bare_tldr_line() -> None:
+    """The sample post: `TL;DR：` alone, then a blockquote that is the TL;DR."""
+    fm, body = read_article(SAMPLE)
+    assert summarize(body, fm, DEFAULT)[0] == (
+        "美国AI初创公司正经历一场前所未有的资本狂欢，亿级融资已成常态。在基础大模型烧钱竞赛之余，"
+        "资金正迅速涌入AI基础设施和具备明确商业落地场景的垂直应用，这标志着人工智能投资逻辑从"
+        "“技术领先”向“价值变现”的根本性转变。"
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "**TL;DR:** Rates stay put.\n\nBody.",
+        "**TL;DR**: Rates stay put.\n\nBody.",
+        "TL;DR: Rates stay put.\n\nBody.",
+        "tldr：Rates stay put.\n\nBody.",
+        "TL/DR Rates stay put.\n\nBody.",
+        "> **TL;DR**: Rates stay put.\n\nBody.",
+        "**TL;DR**\n\nRates stay put.\n\nBody.",
+        "TL;DR:\n> Rates stay\n> put.\n\nBody.",
+        "Intro paragraph.\n\n## Notes\n\nTLDR: Rates stay put.",
+    ],
+)
+def test_tldr_paragraph_in_the_body(body: str) -> None:
+    """A paragraph or blockquote starting TL;DR gives its rest, or the block that follows."""
+    assert tldr(body) == "Rates stay put."
+
+
+def test_word_starting_with_tldr_is_not_a_tldr() -> None:
+    """`TLDRs are…` is an ordinary first paragraph, not a TL;DR marker."""
+    assert tldr("TLDRs are everywhere.\n\nBody.", {"summary": "S."}) == "S."
+
+
+def test_summary_then_description() -> None:
+    """Front matter `summary` comes before `description`; Markdown in them is removed."""
+    assert tldr("Body.", {"summary": "A **bold** [summary](/x).", "description": "D."}) == "A bold summary."
+    assert tldr("Body.", {"description": "The description."}) == "The description."
+
+
+def test_text_before_more_divider() -> None:
+    """With no TL;DR or summary, the paragraphs before `<!--more-->` are the TL;DR."""
+    body = "# Heading\n\nFirst one.\n\nSecond one.\n\n<!--more-->\n\nAfter the divider."
+    assert tldr(body) == "First one. Second one."
+    assert tldr("Start of it <!--more--> and the rest.") == "Start of it"
+
+
+def test_first_paragraph_skips_headings_images_html_code_and_shortcodes() -> None:
+    """The first paragraph with text, after headings, images, HTML, code and shortcodes."""
+    body = (
+        "## Heading\n\n![a picture](/x.png)\n\n<div>\nHTML block\n</div>\n\n```\ncode\n```\n\n"
+        '{{< figure src="/y.png" caption="Caption" >}}\n\n{{% note %}}\nA note.\n{{% /note %}}\n\n'
+        "The *real* [first](https://e.com) paragraph with `code`[^1].\n\n[^1]: A footnote."
+    )
+    assert tldr(body) == "The real first paragraph with code."
+
+
+def test_jekyll_link_with_liquid_target_keeps_its_text() -> None:
+    """A link whose target was Liquid keeps its text; tags and outputs vanish."""
+    body = (
+        "Fixes [#1339]({{ site.repository }}/issues/1339) and [the docs][d] for "
+        "{{ site.name }}{% if x %} today{% endif %}.\n\n[d]: {% link docs.md %}\n"
+    )
+    assert tldr(body) == "Fixes #1339 and the docs for today."
+
+
+def test_no_template_delimiters_survive() -> None:
+    """Escaped Hugo shortcodes and `{{`/`}}` split over code spans leave no delimiters."""
+    body = "Write {{</* figure src=x */>}} or {{%/* note */%}} delimited by `{{`&nbsp;and&nbsp;`}}`."
+    got = tldr(body)
+    assert not any(d in got for d in ("{{", "}}", "{%", "%}", "`")), got
+
+
+def test_alert_marker_is_not_text() -> None:
+    """A GitHub-style alert marker `> [!NOTE]` is not part of the text."""
+    assert tldr("> [!NOTE]\n> Modules are Go modules.\n") == "Modules are Go modules."
+
+
+def test_code_shortcodes_drop_their_content() -> None:
+    """Paired code shortcodes and Liquid highlight blocks are removed with what they hold."""
+    body = "{{< highlight go >}}\nfmt.Println(1)\n{{< /highlight >}}\n\n{% highlight ruby %}\nputs 1\n{% endhighlight %}\n\nText."
+    assert tldr(body) == "Text."
+
+
+def test_long_tldr_is_cut_at_the_last_sentence_end_that_fits() -> None:
+    """A TL;DR over tldr_max_chars ends at its last whole sentence, then `…`."""
+    text = "One sentence here. " * 20
+    got = tldr(text, tldr_max_chars=60)
+    assert got == "One sentence here. One sentence here. One sentence here.…"
+
+
+def test_cjk_characters_count_one_each() -> None:
+    """Each CJK character counts one toward the limit; the cut falls after 。"""
+    text = "这是一句话。" * 60
+    got = tldr(text)
+    assert got == "这是一句话。" * 46 + "…"
+    assert len(got) - 1 <= 280
+
+
+def test_cut_falls_back_to_space_then_limit() -> None:
+    """With no sentence end, the cut is at the last space, else at the limit."""
+    assert cut_text("word " * 10, 22) == "word word word word…"
+    assert cut_text("a" * 30, 20) == "a" * 20 + "…"
+    assert cut_text("short", 20) == "short"
+
+
+# --- Key figures ------------------------------------------------------------------------------
+
+
+def test_sample_post_figures_match_the_labels() -> None:
+    """The sample post yields exactly its labelled key figures, in order."""
+    labels = json.loads((FIXTURES / "labels.json").read_text(encoding="utf-8"))
+    want = next(a for a in labels["articles"] if a["path"].endswith("ai-capital.md"))
+    fm, body = read_article(SAMPLE)
+    assert [k.value for k in summarize(body, fm, DEFAULT)[1]] == [k["value"] for k in want["key_figures"]]
+
+
+def test_front_matter_key_figures_win() -> None:
+    """Front matter key_figures (strings or {value, label}) are used as given."""
+    body = "Body with **12%** growth."
+    assert summarize(body, {"key_figures": ["$380 million raised"]}, DEFAULT)[1] == [
+        KeyFigure("$380 million raised", "")
+    ]
+    fm = {"key_figures": [{"value": "4.2万列", "label": "开行量"}, {"value": "+9%"}]}
+    assert summarize(body, fm, DEFAULT)[1] == [KeyFigure("4.2万列", "开行量"), KeyFigure("+9%", "")]
+
+
+def test_bold_that_is_not_strong_emphasis_is_no_candidate() -> None:
+    """Bold inside code spans, code blocks, HTML blocks, footnotes or escaped is never read."""
+    body = (
+        "Code `**10%**` and \\*\\*20%\\*\\* here.\n\n```\n**30%**\n```\n\n<div>\n**40%**\n</div>\n\n"
+        "Text[^1] with **50%**.\n\n[^1]: Note with **60%**.\n"
+    )
+    assert values(body) == ["50%"]
+
+
+def test_underscore_strong_and_nested_emphasis_count() -> None:
+    """`__x__` and `***x***` are strong emphasis too."""
+    assert values("Grew __50%__ and ***42%*** this year.") == ["50%", "42%"]
+
+
+def test_repeated_value_keeps_its_first_place() -> None:
+    """A value bolded twice is listed once, with the context of its first sentence."""
+    got = summarize("First **20万辆** here. Then **3 km** and **20万辆** again.", {}, DEFAULT)[1]
+    assert got == [KeyFigure("20万辆", "First 20万辆 here."), KeyFigure("3 km", "Then 3 km and 20万辆 again.")]
+
+
+def test_context_is_the_sentence_in_its_own_block() -> None:
+    """A list item is its own sentence scope; `；` ends a context sentence."""
+    body = "Intro.\n\n- 项目总投资约**140亿元**，由三家央企联合出资；\n- 总装机容量为**350万千瓦**；其余。\n"
+    got = summarize(body, {}, DEFAULT)[1]
+    assert got == [
+        KeyFigure("140亿元", "项目总投资约140亿元，由三家央企联合出资；"),
+        KeyFigure("350万千瓦", "总装机容量为350万千瓦；"),
+    ]
+
+
+def test_labelled_dev_corpus() -> None:
+    """Every labelled dev article gets its labelled TL;DR and key figure values."""
+    labels = json.loads((FIXTURES / "labels.json").read_text(encoding="utf-8"))
+    for lab in labels["articles"]:
+        if lab.get("skip") or "error" in lab:
+            continue
+        path = FIXTURES / "content" / lab["path"]
+        fm, body = read_article(path / "index.md" if path.is_dir() else path)
+        got_tldr, figures = summarize(body, fm, DEFAULT)
+        assert re.sub(r"\s+", " ", got_tldr) == re.sub(r"\s+", " ", lab["tldr"]), lab["path"]
+        assert [k.value for k in figures] == [k["value"] for k in lab["key_figures"]], lab["path"]
+
+
+# --- Robustness -------------------------------------------------------------------------------
+
+_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40)
+_values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+_front_matter = st.dictionaries(
+    st.sampled_from(["tldr", "summary", "description", "key_figures", "title", "x"]), _values, max_size=5
+)
+_markdown_bits = st.sampled_from(
+    ["**", "__", "*", "`", "```\n", "> ", "- ", "1. ", "# ", "\n", "\n\n", "[", "](", ")", "[^1]", "[^1]: ",
+     "{{<", ">}}", "{{%", "%}}", "{%", "{{", "}}", "<!--more-->", "<div>", "TL;DR:", "12%", "3亿美元", "。", ". "]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.lists(_markdown_bits | st.text(max_size=20), max_size=40).map("".join), fm=_front_matter)
+def test_summarize_never_raises(body: str, fm: dict[str, Any]) -> None:
+    """Any body and any front matter give a TL;DR string and a list of figures, never an error."""
+    text, figures = summarize(body, fm, DEFAULT)
+    assert isinstance(text, str) and all(isinstance(k, KeyFigure) for k in figures)
+    assert len(text) <= DEFAULT.tldr_max_chars + 1
+    # The same stages without summarize's safety net: a bug must show here, not be swallowed.
+    markdown, inner = strip_templates(body)
+    tokens = parse(markdown)
+    blocks = list(text_blocks(tokens, with_strong=True))
+    tldr_text(tokens, blocks, fm, inner)
+    body_figures(blocks)
+    front_matter_figures(fm.get("key_figures"))
+
+
+@given(body=st.text(max_size=300), fm=st.none() | st.lists(st.integers()) | st.text(max_size=5))
+def test_summarize_accepts_non_mapping_front_matter(body: str, fm: Any) -> None:
+    """Front matter that is not a mapping is read as empty, never an error."""
+    text, _ = summarize(body, fm, DEFAULT)
+    assert isinstance(text, str)
