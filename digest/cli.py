@@ -166,11 +166,20 @@ def summarize(settings: Settings, paths: tuple[str, ...], as_json: bool, strict:
 def _register_commands() -> None:
     """Commands that live in their own modules."""
     from .commands.schedule import schedule_command
-    from .commands.send import send_command, status_command
+    from .commands.preview import preview_command
+    from .commands.site import check_command, init_command
 
-    cli.add_command(send_command, "send")
-    cli.add_command(status_command, "status")
+    try:
+        from .commands.send import send_command, status_command
+
+        cli.add_command(send_command, "send")
+        cli.add_command(status_command, "status")
+    except ImportError:
+        pass
     cli.add_command(schedule_command, "schedule")
+    cli.add_command(preview_command, "preview")
+    cli.add_command(init_command, "init")
+    cli.add_command(check_command, "check")
 
 
 _register_commands()

@@ -56,6 +56,8 @@ def _rejection(
     include_drafts: bool,
     carried: Mapping[str, int | str],
 ) -> str | None:
+    if "digest_issue" in art.front_matter:
+        return "a page of digest's own issue archive"
     if art.draft and not include_drafts:
         return "draft"
     if not since <= art.date < until:
