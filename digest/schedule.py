@@ -99,6 +99,8 @@ def run_tick(
         lateness = at - tick
         if lateness > timedelta(hours=settings.schedule.max_lateness_hours) and not force:
             outcome = TickOutcome(tick, "refused-late", detail=f"{lateness} after the tick; articles wait")
+            # The articles of a refused first tick wait for the next one: the first range stays put.
+            state.set_first_since(tick - timedelta(days=settings.schedule.first_window_days))
             state.record_tick(key, outcome)
             _finish(settings, outcome)
             return outcome
@@ -121,10 +123,9 @@ def _build_for_tick(
 
     sched = settings.schedule
     previous = state.previous_tick()
-    first_since = state.first_since()
-    if previous is None or first_since is None:
-        stated_since = tick - timedelta(days=sched.first_window_days)
-        select_since = stated_since
+    first_since = state.first_since() or tick - timedelta(days=sched.first_window_days)
+    if previous is None:
+        stated_since = select_since = first_since
     else:
         stated_since = previous
         select_since = max(first_since, previous - timedelta(days=sched.lookback_days))
@@ -138,8 +139,7 @@ def _build_for_tick(
     for decision in result.decisions:
         log.debug("%s %s: %s", "+" if decision.selected else "-", decision.path, decision.reason)
     result.issue.since = stated_since
-    if first_since is None:
-        state.set_first_since(stated_since)
+    state.set_first_since(first_since)
     if not result.issue.articles and sched.when_empty == "skip":
         return TickOutcome(tick, "skipped-empty", since=stated_since, detail="no new articles")
     files = write_issue(result, settings)

@@ -6,6 +6,7 @@ import email
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from email import policy
@@ -32,10 +33,13 @@ class Inbox:
 @pytest.fixture
 def smtp_inbox():
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=0)
+    with socket.socket() as probe:  # aiosmtpd's start-up check cannot use port 0: find a free one
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        yield inbox, controller.server.sockets[0].getsockname()[1]
+        yield inbox, port
     finally:
         controller.stop()
 
