@@ -1,0 +1,340 @@
+"""The renderer: Issue → subject, inlined HTML, text; untrusted input, size limit, speed, overrides, goldens."""
+
+from __future__ import annotations
+
+import dataclasses
+import html as htmllib
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+from issue_factory import make_article, make_issue, make_settings
+from mjml import mjml2html
+
+from digest.emailcheck import check_issue_html, mso_comments, parse
+from digest.errors import DigestError
+from digest.render import _Renderer, render_issue, safe_url
+from digest.templating import render_template
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def _links(html: str) -> list[str]:
+    return [n.attrs["href"] for n in parse(html).root.iter() if n.tag == "a" and "href" in n.attrs]
+
+
+def _imgs(html: str) -> list[dict[str, str]]:
+    return [n.attrs for n in parse(html).root.iter() if n.tag == "img"]
+
+
+# --- subject -------------------------------------------------------------------------------
+
+
+def test_subject_filled_from_template_and_one_line():
+    """The subject fills {site} {number} {date_range} {count} and any CR, LF or control character becomes a space."""
+    s = make_settings(render={"subject": "{site} #{number}: {count} stories, {date_range}"})
+    s.site.title = "Evil\r\nBcc: victim@example.com\x00\x07 Site"
+    r = render_issue(make_issue(3, more=1), s)
+    assert "\n" not in r.subject and "\r" not in r.subject and "\x00" not in r.subject
+    assert r.subject.startswith("Evil Bcc: victim@example.com Site #7: 4 stories, Jul 1")
+
+
+def test_subject_with_unknown_placeholder_names_the_key():
+    """A placeholder render.subject does not know is a DigestError naming the key."""
+    s = make_settings(render={"subject": "{site} {volume}"})
+    with pytest.raises(DigestError, match="render.subject"):
+        render_issue(make_issue(1), s)
+
+
+# --- untrusted article fields ------------------------------------------------------------------
+
+
+def test_markup_in_title_and_tldr_is_escaped():
+    """A title or TL;DR with <script> and quotes shows as text, never as markup."""
+    art = make_article(1)
+    art.title = '<script>alert("x")</script> & "quoted" \'title\''
+    art.tldr = "<img src=x onerror=alert(1)> <b>bold</b>"
+    r = render_issue(_issue_of([art]), make_settings())
+    doc = parse(r.html).root
+    assert not any(n.tag == "script" or "onerror" in n.attrs for n in doc.iter())
+    assert "&lt;script&gt;" in r.html and "&lt;img src=x" in r.html
+    assert '<script>alert("x")</script>' in r.text  # the text part is plain text: no entities
+
+
+def _issue_of(arts):
+    issue = make_issue(0)
+    issue.articles = list(arts)
+    return issue
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["javascript:alert(1)", "JaVaScRiPt:alert(1)", "data:text/html;base64,PHNjcmlwdD4=", "vbscript:x", "ftp://x.example/a"],
+)
+def test_unsafe_article_url_becomes_no_link(url):
+    """An article URL that is not http(s) or mailto is shown as a plain title, with no link anywhere."""
+    art = make_article(1)
+    art.url = url
+    r = render_issue(_issue_of([art]), make_settings())
+    assert all(not h.lower().startswith(("javascript", "data", "vbscript", "ftp")) for h in _links(r.html))
+    assert art.title in r.html and url not in r.text
+
+
+def test_relative_article_url_is_joined_to_the_base_url():
+    """A site-relative URL becomes absolute on site.base_url."""
+    assert safe_url("/posts/x/", "https://news.example.com") == "https://news.example.com/posts/x/"
+    assert safe_url("posts/x/", "https://news.example.com") is None
+
+
+def test_image_only_absolute_http_with_numeric_width_and_title_as_alt():
+    """Only absolute http(s) images are shown, each with a numeric width and the title as alt."""
+    good, relative, data = make_article(0), make_article(2), make_article(4)
+    relative.image = "/images/x.jpg"
+    data.image = "data:image/png;base64,AAAA"
+    r = render_issue(_issue_of([good, relative, data]), make_settings())
+    imgs = _imgs(r.html)
+    assert [i["src"] for i in imgs] == [good.image]
+    assert imgs[0]["width"].isdigit() and imgs[0]["alt"] == good.title
+
+
+def test_long_title_cut_and_newline_never_breaks_anything():
+    """A 1000-character title is cut to 300 with an ellipsis; a newline in it becomes a space everywhere."""
+    art = make_article(1)
+    art.title = "Line one\r\nSubject: injected\n" + "x" * 1000
+    r = render_issue(_issue_of([art]), make_settings(render={"subject": "{site}"}))
+    titles = [n.text() for n in parse(r.html).root.find_class("dg-title")]
+    assert len(titles[0]) <= 300 and titles[0].endswith("…")
+    assert titles[0].startswith("Line one Subject: injected x")
+    assert "Line one\n" not in r.text
+    assert check_issue_html(r.html, r.text) == []
+
+
+def test_key_figures_capped_and_no_box_without_figures():
+    """At most summary.key_figures_max figures are shown, and an article without figures has no box."""
+    with_figs, without = make_article(0), make_article(2)
+    assert with_figs.key_figures and not without.key_figures
+    r = render_issue(_issue_of([with_figs, without]), make_settings(summary={"key_figures_max": 2}))
+    doc = parse(r.html).root
+    assert len(doc.find_class("dg-kf")) == 1
+    assert [n.text() for n in doc.find_class("dg-kf-v")] == [f.value for f in with_figs.key_figures[:2]]
+
+
+# --- structure and options ---------------------------------------------------------------------
+
+
+def test_header_note_footer_and_view_in_browser():
+    """Header shows site, number and range; the note, unsubscribe, view-in-browser and postal address appear."""
+    s = make_settings()
+    r = render_issue(make_issue(2, note="Welcome & thanks\n\nSecond paragraph"), s)
+    assert "Newsroom Digest" in r.html and "Issue 7" in r.html and "Jul 1 – 7, 2025" in htmllib.unescape(r.html)
+    assert "Welcome &amp; thanks" in r.html and "Second paragraph" in r.text
+    assert "https://news.example.com/newsletter/2025-07-01_2025-07-08.html" in _links(r.html)
+    assert "1 Example Road" in r.html and "1 Example Road" in r.text
+    no_archive = make_settings(site={"archive_url": None})
+    assert "View in browser" not in render_issue(make_issue(1), no_archive).html
+
+
+def test_unsubscribe_placeholder_appears_verbatim_in_html_and_text():
+    """An https URL passed as unsubscribe_url is in the HTML attribute-escaped only, and in the text as is."""
+    placeholder = "https://news.example.com/u/__DIGEST_UNSUBSCRIBE__?list=weekly&lang=zh-CN&x=é"
+    r = render_issue(make_issue(2), make_settings(), unsubscribe_url=placeholder)
+    assert htmllib.escape(placeholder, quote=True).replace("&#x27;", "'") in r.html
+    assert placeholder in _links(r.html)
+    assert placeholder in r.text
+
+
+def test_unsubscribe_defaults_to_config_url_then_mailto():
+    """Without an argument: mail.unsubscribe_url, else mailto: unsubscribe_mailto, else the sender with a warning."""
+    s = make_settings(mail={"unsubscribe_url": None, "unsubscribe_mailto": "leave@news.example.com"})
+    r = render_issue(make_issue(1), s)
+    assert "mailto:leave@news.example.com" in _links(r.html) and "mailto:leave@news.example.com" in r.text
+    s = make_settings(mail={"unsubscribe_url": None})
+    r = render_issue(make_issue(1), s)
+    assert any("no unsubscribe address" in w for w in r.warnings)
+    assert any(h.startswith("mailto:") for h in _links(r.html))
+
+
+def test_group_by_topic_orders_groups_by_first_appearance():
+    """With render.group_by: topic, articles sit under their first topic, groups in order of first appearance."""
+    s = make_settings(render={"group_by": "topic"})
+    arts = [make_article(i, zh=False) for i in range(5)]
+    for art, topics in zip(arts, (["Tech", "AI"], ["Energy"], [], ["tech"], ["Energy", "Tech"])):
+        art.topics = topics
+    r = render_issue(_issue_of(arts), s)
+    groups = [n.text() for n in parse(r.html).root.find_class("dg-group")]
+    assert groups == ["Tech", "Energy", "Other"]
+    titles = [n.text() for n in parse(r.html).root.find_class("dg-title")]
+    assert titles == [arts[i].title for i in (0, 3, 1, 4, 2)]
+    assert "## Tech" in r.text and "## Other" in r.text
+
+
+def test_more_list_and_localised_labels_in_chinese():
+    """zh-CN: <html lang="zh-CN">, Chinese labels and dates, and the more list as plain links."""
+    r = render_issue(make_issue(2, more=2), make_settings(language="zh-CN"))
+    assert '<html lang="zh-CN"' in r.html
+    assert "本期更多" in r.html and "第 7 期" in r.html and "2025年7月7日" in r.html
+    more = parse(r.html).root.find_class("dg-more")[0]
+    assert len([n for n in more.iter() if n.tag == "a"]) == 2
+    assert "PingFang SC" in r.html
+
+
+def test_dark_mode_css_and_important_survive_inlining():
+    """The prefers-color-scheme: dark rules stay in a <style> with !important; digest's own CSS is inlined and gone."""
+    r = render_issue(make_issue(2), make_settings())
+    styles = "".join(parse(r.html).styles)
+    assert "@media (prefers-color-scheme: dark)" in styles and "!important" in styles
+    assert "data-digest-inline" not in r.html and ".dg-tldr{" not in styles.replace(" ", "")
+    tldr = parse(r.html).root.find_class("dg-tldr")[0]
+    assert "color:#1f2937" in tldr.attrs["style"].replace(" ", "")
+
+
+def test_mso_conditional_comments_unchanged_by_inlining():
+    """Every MSO conditional comment of the compiled MJML is in the final HTML, unchanged and in order."""
+    s = make_settings()
+    r = _Renderer(make_issue(3), s, None)
+    ctx = r.context(make_issue(3).articles, [], None)
+    compiled = mjml2html(render_template(r.env, "issue.mjml.j2", ctx), fonts={})
+    final = r.html(ctx)
+    assert mso_comments(compiled) and mso_comments(compiled) == mso_comments(final)
+
+
+def test_rendering_is_deterministic():
+    """The same Issue and Settings give byte-identical HTML and text."""
+    a = render_issue(make_issue(5, more=2), make_settings())
+    b = render_issue(make_issue(5, more=2), make_settings())
+    assert a == b
+
+
+# --- size and speed -------------------------------------------------------------------------------
+
+
+def test_twenty_articles_well_under_gmail_limit():
+    """A 20-article issue (CJK and English, figures, images) is well under 100,000 bytes."""
+    r = render_issue(make_issue(20), make_settings(language="zh-CN"))
+    size = len(r.html.encode())
+    print(f"20-article issue: {size} bytes")
+    assert size < 80_000 and not r.warnings
+
+
+def test_oversized_issue_shortened_with_warning_and_overflow_moved_to_more():
+    """Past render.max_bytes the TL;DRs are cut, then the oldest articles move to issue.more, and a warning says so."""
+    issue = make_issue(20)
+    limit = 30_000
+    r = render_issue(issue, make_settings(render={"max_bytes": limit}))
+    assert len(r.html.encode()) <= limit
+    assert any(w.startswith(f"issue shortened to fit {limit} bytes") for w in r.warnings)
+    assert issue.more and len(issue.articles) + len(issue.more) == 20
+    assert issue.more[0].path == "posts/article-%03d.md" % len(issue.articles)
+    assert check_issue_html(r.html, r.text, max_bytes=limit) == []
+
+
+def test_fifty_articles_render_under_250_ms():
+    """A 50-article issue, shortening included, renders in under 250 ms once templates are compiled."""
+    s = make_settings()
+    render_issue(make_issue(1), s)
+    best = min(_timed(lambda: render_issue(make_issue(50), s)) for _ in range(3))
+    print(f"50-article render: {best * 1000:.1f} ms")
+    assert best < 0.25
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+# --- templates ---------------------------------------------------------------------------------
+
+
+def _site_with_template(tmp_path: Path, name: str, body: str):
+    (tmp_path / "templates").mkdir(exist_ok=True)
+    (tmp_path / "templates" / name).write_text(body, encoding="utf-8")
+    return make_settings(tmp_path)
+
+
+def test_site_template_overrides_one_block(tmp_path):
+    """A site's templates/issue.mjml.j2 extending builtin/ changes one block and keeps the rest."""
+    s = _site_with_template(
+        tmp_path,
+        "issue.mjml.j2",
+        '{% extends "builtin/issue.mjml.j2" %}{% block footer_extra %}<p class="dg-foot">Forwarded? Subscribe.</p>{% endblock %}',
+    )
+    r = render_issue(make_issue(2), s)
+    assert "Forwarded? Subscribe." in r.html and "dg-kf" in r.html
+    assert check_issue_html(r.html, r.text) == []
+
+
+def test_shipped_example_override_changes_nothing():
+    """The repo's templates/issue.mjml.j2 example renders exactly what the built-in template does."""
+    root = Path(__file__).resolve().parents[1]
+    assert (root / "templates" / "issue.mjml.j2").exists()
+    with_example = render_issue(make_issue(3), make_settings(root))
+    builtin_only = render_issue(make_issue(3), make_settings())
+    assert with_example.html == builtin_only.html
+
+
+def test_template_syntax_error_names_template_and_line(tmp_path):
+    """A syntax error in an override is a DigestError with the template's path and line."""
+    s = _site_with_template(tmp_path, "issue.mjml.j2", '{% extends "builtin/issue.mjml.j2" %}\n\n{% block footer %}{{ oops }\n{% endblock %}')
+    with pytest.raises(DigestError, match=r"issue\.mjml\.j2, line 3"):
+        render_issue(make_issue(1), s)
+
+
+def test_template_undefined_variable_names_template_and_line(tmp_path):
+    """An unknown variable in an override is a DigestError naming the template and line, not a blank."""
+    s = _site_with_template(tmp_path, "issue.txt.j2", '{% extends "builtin/issue.txt.j2" %}\n{% block footer %}\n{{ artcle.title }}\n{% endblock %}')
+    with pytest.raises(DigestError, match=r"issue\.txt\.j2, line 3: 'artcle' is undefined"):
+        render_issue(make_issue(1), s)
+
+
+def test_override_producing_broken_mjml_is_a_digest_error(tmp_path):
+    """An override whose MJML does not compile is a DigestError naming the template."""
+    s = _site_with_template(tmp_path, "issue.mjml.j2", "<mjml><mj-body><mj-section><mj-column><mj-text><p>x</mj-text>")
+    with pytest.raises(DigestError, match="issue.mjml.j2"):
+        render_issue(make_issue(1), s)
+
+
+# --- golden files -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("language", ["en", "zh-CN"])
+def test_golden_issue(language):
+    """The HTML and text of a 4-article issue match tests/golden/ (DIGEST_REGEN_GOLDEN=1 rewrites them)."""
+    issue = make_issue(4, note="A short note from the editor.", more=2)
+    r = render_issue(issue, make_settings(language=language, render={"group_by": "topic"}))
+    for ext, got in (("html", r.html), ("txt", r.text)):
+        path = GOLDEN / f"issue-{language}.{ext}"
+        got = _normalise(got, ext)
+        if os.environ.get("DIGEST_REGEN_GOLDEN") == "1":
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(got, encoding="utf-8", newline="")
+        assert path.exists(), f"{path} missing: run with DIGEST_REGEN_GOLDEN=1"
+        assert got == path.read_text(encoding="utf-8"), f"{path.name} differs: review, then DIGEST_REGEN_GOLDEN=1"
+
+
+def _normalise(text: str, ext: str) -> str:
+    """Nothing in a render is volatile: line endings are made uniform and, so that a change reads
+    as a small diff, the one-line HTML is broken before each block tag and comment."""
+    text = re.sub(r"\r\n?", "\n", text)
+    if ext == "html":
+        text = re.sub(r"(?<!\n)(<(?:!--|/?(?:table|tr|td|div|p|h1|h2|ul|li|style|meta|title|body)\b))", r"\n\1", text)
+    return text
+
+
+def test_models_untouched_when_no_shortening():
+    """Rendering an issue that fits leaves its articles and more list as they were."""
+    issue = make_issue(3, more=1)
+    before = [dataclasses.asdict(a) for a in issue.articles + issue.more]
+    render_issue(issue, make_settings())
+    assert [dataclasses.asdict(a) for a in issue.articles + issue.more] == before
+
+
+def test_header_without_number_and_with_logo():
+    """No issue number: no "Issue" label; a configured https logo shows with numeric width and the site as alt."""
+    s = make_settings(site={"logo": "https://news.example.com/logo.png"})
+    r = render_issue(make_issue(1, number=None), s)
+    assert "Issue " not in r.html and "Issue " not in r.text
+    logo = _imgs(r.html)[0]
+    assert logo["src"] == "https://news.example.com/logo.png" and logo["width"] == "160" and logo["alt"] == "Newsroom Digest"
