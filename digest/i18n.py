@@ -26,6 +26,7 @@ LABELS: dict[str, dict[str, str]] = {
         "unsubscribe_text": "Unsubscribe: {url}",
         "view_text": "View in browser: {url}",
         "count": "{count} articles",
+        "nothing_new": "Nothing new this week: no articles were published since the last issue.",
     },
     "zh-CN": {
         "issue": "第 {number} 期",
@@ -41,6 +42,7 @@ LABELS: dict[str, dict[str, str]] = {
         "unsubscribe_text": "退订：{url}",
         "view_text": "在浏览器中查看：{url}",
         "count": "{count} 篇文章",
+        "nothing_new": "本周没有新文章：自上一期以来没有发布新内容。",
     },
 }
 

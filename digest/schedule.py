@@ -140,8 +140,12 @@ def _build_for_tick(
         log.debug("%s %s: %s", "+" if decision.selected else "-", decision.path, decision.reason)
     result.issue.since = stated_since
     state.set_first_since(first_since)
-    if not result.issue.articles and sched.when_empty == "skip":
-        return TickOutcome(tick, "skipped-empty", since=stated_since, detail="no new articles")
+    if not result.issue.articles:
+        if sched.when_empty == "skip":
+            return TickOutcome(tick, "skipped-empty", since=stated_since, detail="no new articles")
+        from .i18n import labels_for
+
+        result.issue.note = result.issue.note or labels_for(settings.site.language)["nothing_new"]
     files = write_issue(result, settings)
     outcome = TickOutcome(
         tick, "written", issue_id, number, stated_since, len(result.issue.articles) + len(result.issue.more),

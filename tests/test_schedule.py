@@ -218,3 +218,12 @@ def test_rebuilding_an_issue_from_the_same_files_is_byte_identical(tmp_path: Pat
             [(root / "issues" / f"{outcome.issue_id}.{ext}").read_bytes() for ext in ("html", "txt")]
         )
     assert outputs[0] == outputs[1]
+
+
+def test_empty_week_with_when_empty_send_writes_a_short_note(tmp_path: Path) -> None:
+    """`schedule.when_empty: send` writes a numbered issue that says nothing is new."""
+    write_config(tmp_path, schedule={"when_empty": "send"})
+    outcome = run_tick(settings_for(tmp_path), MONDAY + timedelta(minutes=1))
+    assert outcome.outcome == "written" and outcome.articles == 0
+    text = (tmp_path / "issues" / f"{outcome.issue_id}.txt").read_text(encoding="utf-8")
+    assert "Nothing new this week" in text
