@@ -91,7 +91,7 @@ def build(
     end = parse_instant(until, tz) if until else datetime.now(timezone.utc).astimezone(tz)
     if end <= start:
         raise DigestError(f"--until ({end.isoformat()}) must be after --since ({start.isoformat()})")
-    result = build_issue(settings, start, end, topics=topics, include_drafts=drafts, note=note)
+    result = build_issue(settings, start, end, topics=topics, include_drafts=drafts, note=note, explain=explain)
     report_skipped(result.skipped, strict)
     if explain:
         for d in result.decisions:

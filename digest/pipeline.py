@@ -15,7 +15,6 @@ from .manifest import issue_id_for, issue_to_manifest, write_manifest
 from .models import Article, Issue, RenderedEmail, Skipped
 from .progress import track
 from .selection import Decision, select_articles
-from .summarize import summarize
 
 log = logging.getLogger("digest")
 
@@ -32,21 +31,42 @@ class BuildResult:
     scanned: int = 0
 
 
-def scan_content(settings: Settings, *, progress: bool | None = None) -> tuple[list[Article], list[Skipped]]:
-    """Every article of the content folder (front matter only) and every file that failed."""
+def scan_content(
+    settings: Settings,
+    *,
+    progress: bool | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> tuple[list[Article], list[Skipped], int]:
+    """The articles dated in [since, until) (all, without bounds), the files that failed, and how many files were seen.
+
+    Front matter comes from the scan cache in the state database: only files whose size or
+    modification time changed since the last build are read.
+    """
+    from .scan_cache import cached_scan
+
     folder = settings.content_dir
     if not folder.is_dir():
         raise DigestError(
             f"content folder {folder} does not exist",
             hint="set `content:` in config.yaml or pass --content",
         )
-    return content_mod.scan(folder, settings)
+    articles, skipped, stats = cached_scan(
+        folder, settings, since=since, until=until, summarize=True, progress=progress
+    )
+    log.info("scanned %d files: %d read, %d from the cache", stats.seen, stats.reread, stats.cached)
+    return articles, skipped, stats.seen
 
 
 def summarize_articles(articles: Iterable[Article], settings: Settings, *, progress: bool | None = None) -> list[Skipped]:
     """Read the bodies of the chosen articles only, and fill in their TL;DR and key figures."""
+    from .scan_cache import save_summaries, summaries_from_cache
+
     failed: list[Skipped] = []
-    items = list(articles)
+    # Summaries are cached with the scan until the file changes: a warm build summarizes nothing.
+    items = summaries_from_cache(list(articles), settings)
+    if items:
+        from .summarize import summarize
     for art in track(items, len(items), "Summarizing", enabled=progress):
         try:
             body = art.body if art.body is not None else content_mod.load_body(art)
@@ -55,6 +75,8 @@ def summarize_articles(articles: Iterable[Article], settings: Settings, *, progr
             continue
         art.tldr, art.key_figures = summarize(body, art.front_matter, settings.summary)
         art.body = None  # bodies are not kept: an issue of 50 articles should not hold 50 bodies
+    bad = {f.path for f in failed}
+    save_summaries([a for a in items if a.path not in bad], settings)
     return failed
 
 
@@ -70,10 +92,13 @@ def build_issue(
     note: str | None = None,
     issue_id: str | None = None,
     progress: bool | None = None,
+    explain: bool = False,
 ) -> BuildResult:
     """Select and summarize the issue of [since, until); nothing is written yet."""
     topics = [t for t in topics if t.strip()]
-    articles, skipped = scan_content(settings, progress=progress)
+    # --explain wants a reason for every file, so it scans the whole folder, not the range only.
+    window = {} if explain else {"since": since, "until": until}
+    articles, skipped, seen = scan_content(settings, progress=progress, **window)
     chosen, decisions = select_articles(
         articles, since, until, topics=topics, include_drafts=include_drafts, carried=carried
     )
@@ -92,7 +117,7 @@ def build_issue(
     )
     decisions += [Decision(s.path, False, f"unreadable: {s.reason}") for s in skipped]
     decisions.sort(key=lambda d: d.path)
-    return BuildResult(issue, skipped, decisions, scanned=len(articles) + len(skipped))
+    return BuildResult(issue, skipped, decisions, scanned=seen)
 
 
 def render(result: BuildResult, settings: Settings) -> RenderedEmail:

@@ -132,7 +132,8 @@ def _build_for_tick(
     number = state.next_number()
     issue_id = f"{issue_id_for(stated_since, tick, settings.tz)}_n{number}"
     result = build_issue(
-        settings, select_since, tick, carried=state.carried(), number=number, issue_id=issue_id, progress=progress
+        settings, select_since, tick, carried=state.carried(), number=number, issue_id=issue_id, progress=progress,
+        explain=log.isEnabledFor(logging.DEBUG),
     )
     for skipped in result.skipped:
         log.warning("%s: %s", skipped.path, skipped.reason)

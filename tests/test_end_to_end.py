@@ -184,3 +184,12 @@ def test_dry_run_lists_and_sends_nothing(sample_site: Path, smtp_inbox) -> None:
     assert result.returncode == 0, result.stderr
     assert "ann@example.org" in result.stdout
     assert inbox.messages == []
+
+
+def test_explain_gives_a_reason_for_every_file(sample_site: Path) -> None:
+    """`--explain` lists every article file, selected or not, with why."""
+    result = digest(sample_site, "build", "--since", "2025-07-06", "--until", "2025-08-01", "--explain")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line[:2] in ("+ ", "- ")]
+    assert any(line.startswith("- posts/2025-07-05-ai-capital.md: outside the range") for line in lines)
+    assert any(line.startswith("+ posts/2025-07-08-rate-pause.md") for line in lines)

@@ -1,0 +1,257 @@
+"""The scan cache: a warm build reads only the files that changed, and the cache never breaks a build."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sitegen import settings_for, write_article, write_config
+
+from digest import content, scan_files
+from digest.scan_cache import cached_scan, save_summaries, summaries_from_cache
+from digest.scan_files import walk_files
+
+TZ = ZoneInfo("Asia/Shanghai")
+DAY = datetime(2025, 7, 1, 9, tzinfo=TZ)
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def touch(path: Path, seconds: int = 5) -> None:
+    """Move a file's mtime forward, as an editor saving it unchanged would."""
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + seconds * 1_000_000_000))
+
+
+@pytest.fixture
+def ten(site: Path) -> Path:
+    """A site of ten articles, one a day from July 1."""
+    for i in range(10):
+        write_article(site, f"post-{i}", DAY + timedelta(days=i))
+    return site
+
+
+def test_cold_run_reads_every_file_and_matches_a_plain_scan(ten: Path) -> None:
+    """The first scan reads all ten files and returns what content.scan returns."""
+    settings = settings_for(ten)
+    articles, skipped, stats = cached_scan(settings.content_dir, settings)
+    plain, plain_skipped = content.scan(settings.content_dir, settings)
+    assert (stats.seen, stats.reread, stats.cached) == (10, 10, 0)
+    assert articles == plain and skipped == plain_skipped
+
+
+def test_warm_run_reads_nothing(ten: Path) -> None:
+    """A second scan with no file changed reads no file and returns the same articles."""
+    settings = settings_for(ten)
+    first, _, _ = cached_scan(settings.content_dir, settings)
+    again, skipped, stats = cached_scan(settings.content_dir, settings)
+    assert (stats.reread, stats.cached) == (0, 10)
+    assert again == first and skipped == []
+
+
+def test_touching_one_article_rereads_only_that_article(ten: Path) -> None:
+    """After one file's mtime changes, the next scan reads that one file, not the site."""
+    settings = settings_for(ten)
+    cached_scan(settings.content_dir, settings)
+    touch(ten / "content" / "posts" / "post-3.md")
+    _, _, stats = cached_scan(settings.content_dir, settings)
+    assert (stats.reread, stats.cached) == (1, 9)
+
+
+def test_edited_article_shows_its_new_title(ten: Path) -> None:
+    """An article rewritten between two scans comes back with its new front matter."""
+    settings = settings_for(ten)
+    cached_scan(settings.content_dir, settings)
+    path = write_article(ten, "post-2", DAY + timedelta(days=2), title="A new title")
+    touch(path)
+    articles, _, stats = cached_scan(settings.content_dir, settings)
+    assert stats.reread == 1
+    assert {a.title for a in articles if a.path == "posts/post-2.md"} == {"A new title"}
+
+
+def test_deleted_article_vanishes_from_results_and_cache(ten: Path) -> None:
+    """A file removed between two scans is neither returned nor kept in the cache."""
+    settings = settings_for(ten)
+    cached_scan(settings.content_dir, settings)
+    (ten / "content" / "posts" / "post-5.md").unlink()
+    articles, _, stats = cached_scan(settings.content_dir, settings)
+    assert "posts/post-5.md" not in {a.path for a in articles}
+    assert (stats.seen, stats.reread, stats.deleted) == (9, 0, 1)
+    with sqlite3.connect(settings.state_path) as db:
+        assert db.execute("SELECT count(*) FROM scan_cache WHERE path = 'posts/post-5.md'").fetchone() == (0,)
+
+
+def test_article_broken_between_builds_becomes_skipped_and_stays_skipped(ten: Path) -> None:
+    """A file whose front matter breaks is read once and reported as Skipped; the next scan reports it from the cache."""
+    settings = settings_for(ten)
+    cached_scan(settings.content_dir, settings)
+    path = ten / "content" / "posts" / "post-4.md"
+    path.write_text("---\ntitle: [unclosed\ndate: 2025-07-05\n---\nBody.\n", encoding="utf-8")
+    touch(path)
+    articles, skipped, stats = cached_scan(settings.content_dir, settings)
+    assert stats.reread == 1
+    assert [s.path for s in skipped] == ["posts/post-4.md"]
+    assert "front matter does not parse" in skipped[0].reason
+    assert "posts/post-4.md" not in {a.path for a in articles}
+    _, again, stats = cached_scan(settings.content_dir, settings)
+    assert again == skipped and stats.reread == 0
+
+
+def test_range_returns_only_articles_that_can_be_in_it(ten: Path) -> None:
+    """With since/until, only the articles dated in the window come back (selection makes the exact cut)."""
+    settings = settings_for(ten)
+    since, until = DAY + timedelta(days=2, hours=-1), DAY + timedelta(days=5, hours=-1)
+    for _ in range(2):  # cold, then warm from the cache
+        articles, _, _ = cached_scan(settings.content_dir, settings, since=since, until=until)
+        assert [a.path for a in articles] == ["posts/post-2.md", "posts/post-3.md", "posts/post-4.md"]
+
+
+def test_range_edges_match_selection_exactly(ten: Path) -> None:
+    """An article dated exactly `since` is returned; one dated exactly `until` may be, and selection drops it."""
+    settings = settings_for(ten)
+    cached_scan(settings.content_dir, settings)
+    articles, _, _ = cached_scan(settings.content_dir, settings, since=DAY + timedelta(days=2), until=DAY + timedelta(days=4))
+    assert {"posts/post-2.md", "posts/post-3.md"} <= {a.path for a in articles}
+    assert "posts/post-1.md" not in {a.path for a in articles}
+
+
+def test_changed_time_zone_rebuilds_the_cache(ten: Path) -> None:
+    """Dates without an offset depend on site.timezone, so changing it reads every file again."""
+    write_article(ten, "naive", DAY, date="2025-07-01 09:00:00")
+    settings = settings_for(ten)
+    cached_scan(settings.content_dir, settings)
+    write_config(ten, site={"timezone": "UTC"})
+    utc = settings_for(ten)
+    articles, _, stats = cached_scan(utc.content_dir, utc)
+    assert stats.reread == 11
+    naive = next(a for a in articles if a.path == "posts/naive.md")
+    assert naive.date.utcoffset() == timedelta(0)
+
+
+def test_old_table_layout_is_dropped_and_rebuilt(ten: Path) -> None:
+    """A scan_cache table from an older digest, with other columns, is replaced, not trusted."""
+    settings = settings_for(ten)
+    settings.state_path.parent.mkdir(parents=True)
+    with sqlite3.connect(settings.state_path) as db:
+        db.execute("CREATE TABLE scan_cache (path TEXT PRIMARY KEY, mtime REAL, article TEXT)")
+        db.execute("INSERT INTO scan_cache VALUES ('posts/post-1.md', 1.0, 'junk')")
+        db.execute("CREATE TABLE other_stage (kept INTEGER)")
+    articles, _, stats = cached_scan(settings.content_dir, settings)
+    assert stats.cache_used and stats.reread == 10 and len(articles) == 10
+    _, _, stats = cached_scan(settings.content_dir, settings)
+    assert stats.reread == 0
+    with sqlite3.connect(settings.state_path) as db:
+        assert db.execute("SELECT count(*) FROM other_stage").fetchone() == (0,)  # other tables untouched
+
+
+def test_row_that_will_not_unpickle_is_read_again(ten: Path) -> None:
+    """A damaged cache row makes the scan read that one file again and store a good row."""
+    settings = settings_for(ten)
+    cached_scan(settings.content_dir, settings)
+    with sqlite3.connect(settings.state_path) as db:
+        db.execute("UPDATE scan_cache SET data = x'00ff00' WHERE path = 'posts/post-6.md'")
+    articles, _, stats = cached_scan(settings.content_dir, settings)
+    assert stats.reread == 1 and len(articles) == 10
+    _, _, stats = cached_scan(settings.content_dir, settings)
+    assert stats.reread == 0
+
+
+def test_state_file_that_is_not_a_database_still_scans(ten: Path) -> None:
+    """A state file of garbage bytes does not stop the scan: every file is read, the cache is skipped."""
+    settings = settings_for(ten)
+    settings.state_path.parent.mkdir(parents=True)
+    settings.state_path.write_bytes(b"this is not a database" * 200)
+    articles, _, stats = cached_scan(settings.content_dir, settings)
+    assert not stats.cache_used and stats.reread == 10 and len(articles) == 10
+
+
+def test_worker_pool_gives_the_same_result(ten: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading through the process pool (forced on for ten files) returns what one process returns."""
+    settings = settings_for(ten)
+    (ten / "content" / "posts" / "bad.md").write_text("---\ntitle: [x\n---\n", encoding="utf-8")
+    one = cached_scan(settings.content_dir, settings)[:2]
+    monkeypatch.setattr(scan_files, "POOL_MIN_FILES", 1)
+    monkeypatch.setattr(scan_files, "cores_available", lambda: 2)
+    settings.state_path.unlink()
+    many, skipped, stats = cached_scan(settings.content_dir, settings)
+    assert stats.workers == 2 and (many, skipped) == one
+
+
+def test_summary_is_cached_until_the_file_changes(ten: Path) -> None:
+    """A saved summary comes back on the next build; after the file changes it has to be made again."""
+    settings = settings_for(ten)
+    articles, _, _ = cached_scan(settings.content_dir, settings)
+    assert summaries_from_cache(articles, settings) == articles  # nothing summarized yet
+    for art in articles:
+        art.tldr = f"tldr of {art.path}"
+    save_summaries(articles, settings)
+    touch(ten / "content" / "posts" / "post-1.md")
+    again, _, _ = cached_scan(settings.content_dir, settings)
+    missing = summaries_from_cache(again, settings)
+    assert [a.path for a in missing] == ["posts/post-1.md"]
+    assert {a.tldr for a in again if a.path == "posts/post-2.md"} == {"tldr of posts/post-2.md"}
+
+
+def test_scan_with_summarize_summarizes_the_articles_it_reads_in_the_range(ten: Path) -> None:
+    """A scan asked to summarize leaves the range's summaries in the cache, and only the range's."""
+    settings = settings_for(ten)
+    since, until = DAY + timedelta(days=8, hours=-1), DAY + timedelta(days=20)
+    articles, _, _ = cached_scan(settings.content_dir, settings, since=since, until=until, summarize=True)
+    assert [a.path for a in articles] == ["posts/post-8.md", "posts/post-9.md"]
+    assert summaries_from_cache(articles, settings) == []
+    assert {f.value for a in articles for f in a.key_figures} >= {"12%"}
+    everything, _, _ = cached_scan(settings.content_dir, settings)
+    assert len(summaries_from_cache(everything, settings)) == 8
+
+
+def _walked(folder: Path) -> tuple[set[str], set[tuple[str, str]]]:
+    files, problems = walk_files(folder)
+    return set(files), {(p.path, p.reason) for p in problems}
+
+
+def _reference(folder: Path) -> tuple[set[str], set[tuple[str, str]]]:
+    found = list(content._walk(folder))
+    return {rel for rel, _, problem in found if not problem}, {(rel, p) for rel, _, p in found if p}
+
+
+def test_walk_finds_the_files_content_walk_finds_in_real_sites() -> None:
+    """walk_files follows content._walk's rules on the real-site fixtures (bundles, _posts, _index.md)."""
+    for site in ("hugo-docs", "jekyll-posts", "servicemesher-blog"):
+        folder = FIXTURES / "real" / site
+        assert _walked(folder) == _reference(folder), site
+
+
+def test_walk_matches_content_walk_on_odd_trees(tmp_path: Path) -> None:
+    """Drafts, dot files, bundles with resources, a folder named like an article, links to nothing and loops."""
+    root = tmp_path / "content"
+    for rel in ("a.md", "B.MARKDOWN", "notes.txt", ".hidden.md", "_drafts/d.md", "posts/_index.md",
+                "posts/bundle/index.md", "posts/bundle/extra.md", "posts/bundle/_posts/2025-01-01-x.md",
+                "weird.md/inside.md", ".git/x.md"):
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("---\ntitle: t\ndate: 2025-01-01\n---\n", encoding="utf-8")
+    (root / "dangling.md").symlink_to(root / "nowhere.md")
+    (root / "posts" / "loop").symlink_to(root / "posts")
+    (root / "linked.md").symlink_to(root / "a.md")
+    os.mkfifo(root / "pipe.md")
+    assert _walked(root) == _reference(root)
+
+
+def test_missing_content_folder_gives_no_files(tmp_path: Path) -> None:
+    """A content folder that is gone is one unreadable-folder problem, as content._walk reports it."""
+    assert _walked(tmp_path / "gone") == _reference(tmp_path / "gone")
+
+
+def test_scan_of_the_dev_fixture_matches_a_plain_scan(tmp_path: Path) -> None:
+    """On the labelled dev site (bad files included), cold and warm scans equal content.scan."""
+    shutil.copytree(FIXTURES / "dev" / "content", tmp_path / "content")
+    write_config(tmp_path)
+    settings = settings_for(tmp_path)
+    plain = content.scan(settings.content_dir, settings)
+    for _ in range(2):
+        articles, skipped, _ = cached_scan(settings.content_dir, settings)
+        assert (articles, skipped) == plain
