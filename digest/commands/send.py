@@ -1,0 +1,159 @@
+"""`digest send` and `digest status`: deliver a built issue through the outbox, and show what it recorded."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+
+from ..config import Settings
+from .common import config_options, pass_settings_keys
+
+MAX_LINES = 50  # failure lines printed one by one; the rest are counted
+
+
+@contextmanager
+def stop_on_signals(stop_event: threading.Event) -> Iterator[None]:
+    """SIGTERM and Ctrl-C set `stop_event`: the message in flight is finished and recorded, then the run ends."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if not stop_event.is_set():
+            click.echo(
+                f"Received {signal.Signals(signum).name}: finishing the message in flight, then stopping.", err=True
+            )
+        stop_event.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _echo_lines(lines: list[str], prefix: str = "") -> None:
+    for line in lines[:MAX_LINES]:
+        click.echo(f"{prefix}{line}", err=True)
+    if len(lines) > MAX_LINES:
+        click.echo(f"{prefix}… and {len(lines) - MAX_LINES} more (see `digest status`)", err=True)
+
+
+@click.command()
+@click.argument("issue")
+@click.option("--to", "to", multiple=True, metavar="ADDR", help="Send to this address (repeatable).")
+@click.option(
+    "--recipients", "recipients_file", type=click.Path(dir_okay=False), metavar="FILE",
+    help="CSV of recipients: an `email` column, optional `name` and `topics` (separated by ; or ,). "
+    "Default: mail.recipients from the config when no --to is given.",
+)
+@click.option("--dry-run", is_flag=True, help="List who would get what, and send nothing.")
+@click.option(
+    "--resend-ambiguous", is_flag=True,
+    help="Also send again to recipients whose message may or may not have gone out when a run died "
+    "mid-transaction (their Message-ID is the same, so a receiving system can drop the repeat).",
+)
+@config_options()
+@pass_settings_keys
+def send_command(
+    settings: Settings, issue: str, to: tuple[str, ...], recipients_file: str | None, dry_run: bool,
+    resend_ambiguous: bool,
+) -> None:
+    """Send a built ISSUE (its id, or the path of its .html) over SMTP, one message per recipient.
+
+    Every recipient is a row in the state database's outbox; rerunning the same command after
+    any interruption sends only to those not yet sent. Temporary failures are retried with
+    back-off (smtp.max_attempts); permanent ones are recorded and the run goes on. SIGTERM or
+    Ctrl-C finishes the message in flight, records where it stopped and exits. SMTP settings
+    come from config.yaml and DIGEST_SMTP_HOST/PORT/SECURITY/USER/FROM; the password only
+    from DIGEST_SMTP_PASSWORD. Exit status: 0 when every recipient was sent (or skipped),
+    1 when any failed, is ambiguous or is left to do, 3 when the server is unreachable or
+    refuses the login.
+    """
+    from ..delivery.recipients import collect_recipients
+    from ..delivery.sender import send_issue
+    from ..manifest import load_issue
+
+    csv_path: Path | None = Path(recipients_file) if recipients_file else None
+    if csv_path is None and not to:
+        if not settings.mail.recipients:
+            raise click.UsageError("say who gets the issue: --to ADDR, --recipients FILE, or mail.recipients in config.yaml")
+        csv_path = settings.path(settings.mail.recipients)
+    loaded = load_issue(settings, issue)
+    recipients = collect_recipients(to, csv_path)
+    _echo_lines(recipients.problems, "Warning: ")
+    if not recipients.recipients and not recipients.suppressed:
+        raise click.UsageError("no valid recipient address")
+    stop_event = threading.Event()
+    with stop_on_signals(stop_event):
+        report = send_issue(
+            settings, loaded, recipients, dry_run=dry_run, resend_ambiguous=resend_ambiguous, stop_event=stop_event,
+        )
+    for line in report.planned:
+        click.echo(line)
+    _echo_lines(report.warnings, "Warning: ")
+    _echo_lines(report.failures)
+    if report.error:
+        click.echo(f"Error: {report.error}", err=True)
+    if report.ambiguous and not dry_run:
+        click.echo(
+            f"{report.ambiguous} ambiguous: they may or may not have received the issue; "
+            "`digest send --resend-ambiguous` sends them again.",
+            err=True,
+        )
+    click.echo(report.summary_line(), err=True)
+    if report.stopped and not report.complete:
+        click.echo("Stopped: run the same command again to finish the issue.", err=True)
+    if report.exit_code:
+        raise SystemExit(report.exit_code)
+
+
+@click.command()
+@click.argument("issue", required=False)
+@click.option("--all", "show_all", is_flag=True, help="With ISSUE: list every recipient not sent, not just the first 50.")
+@config_options(content=False)
+@pass_settings_keys
+def status_command(settings: Settings, issue: str | None, show_all: bool) -> None:
+    """What the outbox recorded: for ISSUE, its counts and every recipient not sent; else the recent issues."""
+    from ..delivery.outbox import Outbox
+    from ..state import connect
+
+    path = settings.state_path
+    if not path.exists():
+        if issue:
+            click.echo(f"issue {issue}: nothing recorded (sent: 0) — no state database at {path}")
+        else:
+            click.echo(f"Nothing recorded yet: no state database at {path}.")
+        return
+    conn = connect(path)
+    try:
+        summaries = outbox_lines(conn, issue)
+        for line in summaries:
+            click.echo(line)
+        if issue:
+            rows = Outbox(conn).rows(issue, ("failed", "ambiguous", "deferred", "sending", "pending"))
+            shown = rows if show_all else rows[:MAX_LINES]
+            for row in shown:
+                click.echo(f"  {row['state']}: {row['address']}: {row['reply'] or '-'} (attempts {row['attempts']})")
+            if len(rows) > len(shown):
+                click.echo(f"  … and {len(rows) - len(shown)} more (--all lists them)")
+    finally:
+        conn.close()
+
+
+def outbox_lines(conn: Any, issue_id: str | None) -> list[str]:
+    """`digest status` lines from the outbox (the schedule's outcomes can be added around them)."""
+    from ..delivery.outbox import outbox_summary
+
+    summaries = outbox_summary(conn, issue_id)
+    if not summaries:
+        return ["No issue has been sent yet."]
+    return [s.line() for s in summaries]

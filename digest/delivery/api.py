@@ -1,0 +1,38 @@
+"""What the schedule calls: recipients from `mail.recipients`, and sending a built issue by id."""
+
+from __future__ import annotations
+
+import threading
+
+from ..config import Settings
+from ..errors import DigestError
+from .recipients import RecipientList, collect_recipients
+from .sender import SendReport, send_issue
+
+
+def load_recipients_for_schedule(settings: Settings) -> RecipientList:
+    """The recipients CSV named by `mail.recipients` (read relative to config.yaml)."""
+    if not settings.mail.recipients:
+        raise DigestError(
+            "schedule.action is send but mail.recipients is not set",
+            hint="set mail.recipients to a CSV with an `email` column",
+        )
+    return collect_recipients(csv_path=settings.path(settings.mail.recipients))
+
+
+def send_built_issue(
+    settings: Settings,
+    issue_id: str,
+    recipients: RecipientList,
+    *,
+    stop_event: threading.Event | None = None,
+    progress: bool | None = None,
+    resend_ambiguous: bool = False,
+) -> SendReport:
+    """Send the issue built under `issue_id` (its manifest in the out folder); resumes where a run stopped."""
+    from ..manifest import load_issue
+
+    issue = load_issue(settings, issue_id)
+    return send_issue(
+        settings, issue, recipients, progress=progress, stop_event=stop_event, resend_ambiguous=resend_ambiguous
+    )

@@ -1,0 +1,88 @@
+"""The backend contract, Django-mail style: open, close, a context manager, and send.
+
+`deliver` sends one prepared message and says what happened in an `Outcome`, which is
+what the outbox needs; `send_messages` is the plain list-of-messages form for everything
+else. Backends: `smtp` (a real server), `file` (.eml files), `memory` (tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
+from email.utils import getaddresses, parseaddr
+from types import TracebackType
+from typing import Literal
+
+Status = Literal["sent", "temporary", "permanent", "ambiguous"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one delivery attempt came to, with the server's reply (or the error) in one line."""
+
+    status: Status
+    reply: str = ""
+    reconnect: bool = False  # the connection is unusable: open a new one before the next message
+
+
+class Backend:
+    """A delivery backend. Subclasses implement `deliver`; `open`/`close` default to nothing."""
+
+    name = "base"
+
+    def open(self) -> None:
+        """Connect (a no-op for backends without a connection); raise DeliveryError if that fails."""
+
+    def close(self) -> None:
+        """Release the connection; safe to call twice."""
+
+    @property
+    def is_open(self) -> bool:
+        return True
+
+    def __enter__(self) -> Backend:
+        self.open()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def deliver(
+        self, sender: str, recipient: str, data: bytes, before_data: Callable[[], None] | None = None
+    ) -> Outcome:
+        """Send one message to one recipient.
+
+        `before_data` is called before the message can be accepted (for SMTP: before the
+        final "." of DATA; the outbox's durable mark waits there); if it raises, the message
+        is not delivered and the exception propagates.
+        """
+        raise NotImplementedError
+
+    def send_messages(self, messages: Sequence[EmailMessage]) -> int:
+        """Send each message to every address in its To/Cc/Bcc; return how many were sent."""
+        opened = not self.is_open
+        if opened:
+            self.open()
+        sent = 0
+        try:
+            for msg in messages:
+                sender = parseaddr(str(msg.get("Sender") or msg.get("From") or ""))[1]
+                rcpts = [a for _, a in getaddresses([str(v) for k in ("To", "Cc", "Bcc") for v in msg.get_all(k, [])])]
+                del msg["Bcc"]
+                data = msg.as_bytes(policy=policy.SMTP)
+                ok = True
+                for rcpt in rcpts:
+                    outcome = self.deliver(sender, rcpt, data)
+                    ok = ok and outcome.status == "sent"
+                    if outcome.reconnect:
+                        self.close()
+                        self.open()
+                sent += ok and bool(rcpts)
+        finally:
+            if opened:
+                self.close()
+        return sent

@@ -1,0 +1,463 @@
+"""Send one issue to its recipients through the outbox: never lost, never doubled, resumable.
+
+The order: enrol every recipient in the outbox; turn rows a dead run left `sending` into
+`ambiguous`; render once per distinct topic set; open the first connection (a server that
+is down or refuses the login fails here, in one line, before anything is claimed); then
+`smtp.connections` workers, each with its own connection, claim rows one at a time
+(durably marked `sending`), send, and record the outcome. Temporary failures come back
+after `retry_base_seconds * 2**(attempt-1)` until `max_attempts`; permanent ones are
+recorded and the run goes on. `stop_event` (SIGTERM, Ctrl-C) ends the run after the
+messages in flight are finished and recorded.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Union
+
+from ..config import Settings, smtp_password
+from ..errors import DeliveryError, DigestError
+from ..models import Issue, RenderedEmail
+from .base import Backend, Outcome
+from .message import NAME_PLACEHOLDER, UNSUBSCRIBE_PLACEHOLDER, MessageFactory, unsubscribe_secret
+from .outbox import Claimed, DurabilityError, Outbox
+from .progress import SendProgress
+from .recipients import Recipient, RecipientList, collect_recipients, read_suppression
+from .smtp import ConnectFailed, SmtpBackend
+
+log = logging.getLogger("digest.delivery")
+
+MAX_BACKOFF_SECONDS = 3600.0
+IDLE_CLOSE_SECONDS = 10.0  # a wait longer than this closes the connection rather than let it time out
+RenderFn = Callable[..., RenderedEmail]
+BackendArg = Union[Backend, Callable[[], Backend], None]
+TopicKey = Union[frozenset, None]
+
+
+@dataclass
+class SendReport:
+    """What a send came to, for this run's recipients (rows already sent by an earlier run count as sent)."""
+
+    issue_id: str
+    total: int = 0
+    sent: int = 0
+    sent_now: int = 0
+    deferred: int = 0
+    failed: int = 0
+    ambiguous: int = 0
+    skipped: int = 0
+    pending: int = 0
+    failures: list[str] = field(default_factory=list)  # one line per recipient not sent (failed, ambiguous, …)
+    problems: list[str] = field(default_factory=list)  # malformed addresses, skipped before the outbox
+    warnings: list[str] = field(default_factory=list)
+    planned: list[str] = field(default_factory=list)  # --dry-run: one line per recipient
+    stopped: bool = False
+    dry_run: bool = False
+    error: str | None = None
+    elapsed: float = 0.0
+
+    @property
+    def done(self) -> int:
+        return self.sent + self.failed + self.skipped + self.ambiguous
+
+    @property
+    def complete(self) -> bool:
+        """Everything sent or skipped: nothing failed, ambiguous or left to do."""
+        return not (self.pending or self.deferred or self.failed or self.ambiguous or self.error)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.dry_run or self.complete else 1
+
+    def summary_line(self) -> str:
+        if self.dry_run:
+            return f"Dry run of issue {self.issue_id}: {len(self.planned)} recipients listed, nothing sent."
+        counts = (
+            f"sent: {self.sent} ({self.sent_now} now), deferred: {self.deferred}, failed: {self.failed}, "
+            f"ambiguous: {self.ambiguous}, pending: {self.pending}, skipped: {self.skipped}"
+        )
+        how = "stopped" if self.stopped else "interrupted" if self.error else "done"
+        rate = f", {self.sent_now / self.elapsed:.0f} msg/s" if self.sent_now and self.elapsed > 0 else ""
+        return f"Issue {self.issue_id} {how}: {counts} of {self.total} recipients{rate}."
+
+
+def topic_key(topics: Iterable[str] | None) -> TopicKey:
+    return None if topics is None else frozenset(t.casefold() for t in topics)
+
+
+def issue_for_topics(issue: Issue, key: TopicKey) -> Issue:
+    """The issue with only the articles carrying one of the topics (all of them for None)."""
+    if key is None:
+        return issue
+
+    def match(articles: list) -> list:
+        return [a for a in articles if key & {t.casefold() for t in a.topics}]
+
+    return replace(issue, articles=match(issue.articles), more=match(issue.more))
+
+
+class RateLimiter:
+    """At most `rate` claims per second across all workers (0: unlimited)."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self._next = time.monotonic()
+        self._lock = threading.Lock()
+
+    def wait(self, stop: threading.Event) -> bool:
+        """Wait for the next slot; False if stopped meanwhile."""
+        if not self.interval:
+            return not stop.is_set()
+        with self._lock:
+            now = time.monotonic()
+            slot = max(self._next, now)
+            self._next = slot + self.interval
+        delay = slot - time.monotonic()
+        return not stop.wait(delay) if delay > 0 else not stop.is_set()
+
+
+@contextmanager
+def issue_lock(state_path: Path, issue_id: str) -> Iterator[None]:
+    """One `digest send` per issue at a time: a second would take the first's rows in flight for ambiguous."""
+    state_path.parent.mkdir(parents=True, exist_ok=True)
+    tag = hashlib.sha256(issue_id.encode("utf-8")).hexdigest()[:12]
+    path = state_path.with_name(f"{state_path.name}.send-{tag}.lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DeliveryError(
+                f"issue {issue_id} is already being sent by another digest process (lock {path})",
+                hint="wait for it to finish; `digest status` shows its progress",
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _as_recipients(recipients: RecipientList | Iterable[Recipient | str]) -> RecipientList:
+    """A RecipientList from addresses and Recipient objects, in order, checked and deduplicated."""
+    if isinstance(recipients, RecipientList):
+        return recipients
+    listed = RecipientList()
+    seen: set[str] = set()
+    for item in recipients:
+        if isinstance(item, str):
+            one = collect_recipients([item])
+            listed.problems += one.problems
+            if not one.recipients:
+                continue
+            item = one.recipients[0]
+        if item.key in seen:
+            listed.duplicates += 1
+            continue
+        seen.add(item.key)
+        listed.recipients.append(item)
+    return listed
+
+
+class _Run:
+    """One send in progress: shared by its worker threads."""
+
+    def __init__(
+        self, settings: Settings, issue_id: str, run_id: str, factories: dict[tuple[TopicKey, bool], MessageFactory],
+        make_backend: Callable[[], Backend], stop: threading.Event, progress: SendProgress, fsync: bool = True,
+    ) -> None:
+        self.fsync = fsync
+        self.settings = settings
+        self.issue_id = issue_id
+        self.run_id = run_id
+        self.factories = factories
+        self.make_backend = make_backend
+        self.stop = stop
+        self.progress = progress
+        self.limiter = RateLimiter(settings.smtp.rate)
+        self.sent_now = 0
+        self.errors: list[str] = []
+        self._lock = threading.Lock()
+
+    def backoff(self, attempts: int) -> float:
+        return min(self.settings.smtp.retry_base_seconds * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS)
+
+    def worker(self, backend: Backend | None) -> None:
+        outbox = Outbox.open(self.settings.state_path, fsync=self.fsync)
+        holder = [backend]
+        try:
+            self._work(outbox, holder)
+        except DigestError as exc:
+            with self._lock:
+                self.errors.append(exc.message)
+        except Exception as exc:  # a bug must not pass silently, nor kill the other workers
+            log.exception("delivery worker failed")
+            with self._lock:
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            if holder[0] is not None:
+                holder[0].close()
+            outbox.close()
+
+    def _connect(self, backend: Backend | None) -> Backend | None:
+        """An open backend, retrying a server that went away with back-off; None when giving up or stopped."""
+        failures = 0
+        while not self.stop.is_set():
+            backend = backend or self.make_backend()
+            try:
+                backend.open()
+                return backend
+            except ConnectFailed as exc:
+                failures += 1
+                if failures >= self.settings.smtp.max_attempts:
+                    with self._lock:
+                        self.errors.append(exc.message)
+                    return None
+                delay = self.backoff(failures)
+                self.progress.note(f"{exc.message}; trying again in {delay:.0f}s")
+                self.stop.wait(delay)
+            except DeliveryError as exc:
+                with self._lock:
+                    self.errors.append(exc.message)
+                return None
+        return None
+
+    def _work(self, outbox: Outbox, holder: list[Backend | None]) -> None:
+        backend = holder[0]
+        while not self.stop.is_set():
+            if backend is None or not backend.is_open:
+                backend = holder[0] = self._connect(backend)
+                if backend is None:
+                    return
+            if not self.limiter.wait(self.stop):
+                return
+            item = outbox.claim(self.issue_id, self.run_id)
+            if item is None:
+                due = outbox.next_retry(self.issue_id, self.run_id)
+                if due is None:
+                    return
+                delay = max(due - time.time(), 0.0)
+                if delay > IDLE_CLOSE_SECONDS:
+                    backend.close()
+                self.stop.wait(min(delay, 1.0) if delay > 0 else 0.01)
+                continue
+            started = False
+            try:
+                factory = self.factories[(topic_key(item.topics), bool(item.name))]
+                data = factory.build(item.address, item.name)
+                started = True
+                outcome = backend.deliver(factory.envelope_sender, item.address, data, outbox.wait_durable)
+            except DurabilityError as exc:
+                outbox.release(item, exc.message)  # the final "." was never sent
+                raise
+            except BaseException as exc:
+                if started:
+                    outbox.mark_ambiguous(item, f"interrupted during the SMTP transaction: {exc!r}")
+                else:
+                    outbox.release(item, f"could not build the message: {exc!r}")
+                raise
+            self.record(outbox, item, outcome)
+            if outcome.reconnect:
+                backend.close()
+
+    def record(self, outbox: Outbox, item: Claimed, outcome: Outcome) -> None:
+        if outcome.status == "sent":
+            outbox.mark_sent(item, outcome.reply)
+            with self._lock:
+                self.sent_now += 1
+            self.progress.event("sent", item.address, outcome.reply)
+        elif outcome.status == "permanent":
+            outbox.mark_failed(item, outcome.reply)
+            self.progress.event("failed", item.address, outcome.reply)
+        elif outcome.status == "ambiguous":
+            outbox.mark_ambiguous(item, outcome.reply)
+            self.progress.event("ambiguous", item.address, outcome.reply + " (not resent: see --resend-ambiguous)")
+        elif item.attempts >= self.settings.smtp.max_attempts:
+            reply = f"gave up after {item.attempts} attempts: {outcome.reply}"
+            outbox.mark_failed(item, reply)
+            self.progress.event("failed", item.address, reply)
+        else:
+            delay = self.backoff(item.attempts)
+            outbox.mark_deferred(item, outcome.reply, time.time() + delay)
+            self.progress.event(
+                "deferred", item.address,
+                f"{outcome.reply} (attempt {item.attempts} of {self.settings.smtp.max_attempts}; again in {delay:g}s)",
+                final=False,
+            )
+
+
+def send_issue(
+    settings: Settings,
+    issue: Issue,
+    recipients: RecipientList | Iterable[Recipient | str],
+    *,
+    dry_run: bool = False,
+    progress: bool | None = True,
+    resend_ambiguous: bool = False,
+    stop_event: threading.Event | None = None,
+    backend: BackendArg = None,
+    render: RenderFn | None = None,
+    env: Mapping[str, str] | None = None,
+    now: datetime | None = None,
+    fsync: bool = True,
+) -> SendReport:
+    """Send `issue` to each recipient at most once, recording every outcome in the outbox.
+
+    `backend`: None for SMTP from `settings.smtp` (one connection per worker); a Backend
+    instance (used by a single worker); or a zero-argument factory (one per worker).
+    `render` defaults to `digest.render.render_issue`. `fsync=False` trades safety against
+    a power cut for speed (see outbox.py). Raises DeliveryError, with nothing recorded as
+    sent, when the first connection cannot be opened or logged in.
+    """
+    started = time.monotonic()
+    env = os.environ if env is None else env
+    stop = stop_event or threading.Event()
+    listed = _as_recipients(recipients)
+    report = SendReport(issue.issue_id, problems=list(listed.problems), dry_run=dry_run)
+    suppressed_keys = read_suppression(settings.path(settings.mail.suppression_file)) if settings.mail.suppression_file else set()
+    everyone = listed.recipients + listed.suppressed
+    skipped: dict[str, str] = {r.key: "suppressed (mail.suppression_file)" for r in listed.suppressed}
+    issues: dict[TopicKey, Issue] = {}
+    for r in everyone:
+        if r.key in suppressed_keys:
+            skipped[r.key] = "suppressed (mail.suppression_file)"
+        key = topic_key(r.topics)
+        if key not in issues:
+            issues[key] = issue_for_topics(issue, key)
+        sub = issues[key]
+        if key is not None and not (sub.articles or sub.more) and r.key not in skipped:
+            skipped[r.key] = f"no article this issue has topics {', '.join(r.topics or ())}"
+    report.total = len(everyone)
+    if dry_run:
+        _plan(settings, issue.issue_id, everyone, skipped, issues, report)
+        return report
+
+    run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
+    with issue_lock(settings.state_path, issue.issue_id):
+        outbox = Outbox.open(settings.state_path, fsync=fsync)
+        try:
+            for address in outbox.recover(issue.issue_id, resend_ambiguous=resend_ambiguous):
+                report.warnings.append(f"{address}: a previous run died during its SMTP transaction: ambiguous")
+            outbox.add(issue.issue_id, run_id, [(r.key, r.address, r.name, r.topics) for r in everyone], skipped)
+            todo = outbox.rows(issue.issue_id, ("pending", "deferred"), run_id)
+            if todo:
+                factories = _render_all(settings, issue, issues, todo, render, env, now, report)
+                make_backend = _backend_factory(settings, backend, env)
+                first = backend if isinstance(backend, Backend) else make_backend()
+                try:
+                    first.open()
+                except DeliveryError:
+                    first.close()
+                    raise
+                workers = 1 if isinstance(backend, Backend) else max(1, min(settings.smtp.connections, len(todo)))
+                shown = SendProgress(issue.issue_id, len(todo), enabled=progress)
+                run = _Run(settings, issue.issue_id, run_id, factories, make_backend, stop, shown, fsync)
+                try:
+                    _run_workers(run, first, workers, stop)
+                finally:
+                    shown.close()
+                report.sent_now = run.sent_now
+                report.error = "; ".join(dict.fromkeys(run.errors)) or None
+            _fill_counts(outbox, issue.issue_id, run_id, report)
+        finally:
+            outbox.close()
+    report.stopped = stop.is_set()
+    report.elapsed = time.monotonic() - started
+    return report
+
+
+def _backend_factory(settings: Settings, backend: BackendArg, env: Mapping[str, str]) -> Callable[[], Backend]:
+    if backend is None:
+        password = smtp_password(env)
+        return lambda: SmtpBackend(settings.smtp, password)
+    if isinstance(backend, Backend):
+        return lambda: backend
+    return backend
+
+
+def _render_all(
+    settings: Settings, issue: Issue, issues: dict[TopicKey, Issue], todo: list, render: RenderFn | None,
+    env: Mapping[str, str], now: datetime | None, report: SendReport,
+) -> dict[tuple[TopicKey, bool], MessageFactory]:
+    """One render per (topic set, named or not) still to send: not one per recipient."""
+    if render is None:
+        from ..render import render_issue as render
+    secret = unsubscribe_secret(settings, env)
+    when = now or datetime.now(timezone.utc)
+    wanted: set[tuple[TopicKey, bool]] = set()
+    for row in todo:
+        topics = json.loads(row["topics"]) if row["topics"] is not None else None
+        wanted.add((topic_key(topics), bool(row["name"])))
+    factories = {}
+    for key, named in sorted(wanted, key=lambda k: (k[0] is not None, sorted(k[0] or ()), k[1])):
+        rendered = render(
+            issues.get(key) or issue_for_topics(issue, key), settings,
+            unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER, recipient_name=NAME_PLACEHOLDER if named else None,
+        )
+        for warning in rendered.warnings:
+            if warning not in report.warnings:
+                report.warnings.append(warning)
+        factories[(key, named)] = MessageFactory(settings, issue.issue_id, rendered, date=when, secret=secret)
+    return factories
+
+
+def _run_workers(run: _Run, first: Backend, workers: int, stop: threading.Event) -> None:
+    """Worker 0 runs in the calling thread, so that a signal handler there (SIGTERM, Ctrl-C) runs
+    the moment a reply arrives and no new message is started after it; the others in threads."""
+    threads = [
+        threading.Thread(target=run.worker, args=(None,), name=f"digest-send-{i}", daemon=True)
+        for i in range(1, workers)
+    ]
+    for t in threads:
+        t.start()
+    try:
+        run.worker(first)
+    except BaseException:
+        stop.set()  # KeyboardInterrupt without a handler: the other workers finish their message and stop
+        raise
+    finally:
+        for t in threads:
+            t.join()
+
+
+def _fill_counts(outbox: Outbox, issue_id: str, run_id: str, report: SendReport) -> None:
+    counts = outbox.counts(issue_id, run_id)
+    report.sent, report.deferred, report.failed = counts["sent"], counts["deferred"], counts["failed"]
+    report.ambiguous = counts["ambiguous"] + counts["sending"]
+    report.skipped, report.pending = counts["skipped"], counts["pending"]
+    for row in outbox.rows(issue_id, ("failed", "ambiguous", "deferred", "sending"), run_id):
+        report.failures.append(f"{row['state']}: {row['address']}: {row['reply']}")
+
+
+def _plan(
+    settings: Settings, issue_id: str, everyone: list[Recipient], skipped: dict[str, str],
+    issues: dict[TopicKey, Issue], report: SendReport,
+) -> None:
+    """--dry-run: what each recipient would get, read from the outbox without writing to it."""
+    states: dict[str, str] = {}
+    if settings.state_path.exists():
+        outbox = Outbox.open(settings.state_path)
+        try:
+            states = outbox.states(issue_id)
+        finally:
+            outbox.close()
+    for r in everyone:
+        state = states.get(r.key)
+        sub = issues[topic_key(r.topics)]
+        if state in ("sent", "failed", "ambiguous", "sending"):
+            report.planned.append(f"{r.address}: {('ambiguous' if state == 'sending' else state)} already, not sent again")
+        elif r.key in skipped:
+            report.planned.append(f"{r.address}: skipped: {skipped[r.key]}")
+        else:
+            n = len(sub.articles) + len(sub.more)
+            report.planned.append(f"{r.address}: would send {n} article{'s' if n != 1 else ''}")
