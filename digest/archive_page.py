@@ -12,6 +12,20 @@ from .config import Settings
 ISSUE_KEY = "digest_issue"  # front matter key that marks a page as one of our own issues
 
 
+def archive_sent_issue(settings: Settings, issue_id: str) -> Path | None:
+    """With `render.archive_to_content`, write the sent issue's page into the site; else nothing."""
+    if not settings.render.archive_to_content:
+        return None
+    from .manifest import load_manifest
+
+    manifest = load_manifest(settings, issue_id)
+    lines = []
+    for art in manifest.get("articles", []) + manifest.get("more", []):
+        title = str(art.get("title", "")).replace("[", "\\[").replace("]", "\\]")
+        lines.append(f"## [{title}]({art.get('url', '')})\n\n{art.get('tldr', '')}\n")
+    return write_archive_page(settings, manifest, "\n".join(lines))
+
+
 def write_archive_page(settings: Settings, manifest: dict[str, Any], body_text: str) -> Path:
     """Write content/newsletter/<issue-id>.md; digest itself never selects such a page."""
     folder = settings.content_dir / "newsletter"

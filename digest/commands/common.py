@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import Any
 
 import click
@@ -62,6 +66,28 @@ def pass_settings_keys(func: Callable[..., Any]) -> Callable[..., Any]:
         return func(*args, settings=settings, **kwargs)
 
     return wrapper
+
+
+@contextmanager
+def stop_on_signals(stop_event: threading.Event) -> Iterator[None]:
+    """SIGTERM and Ctrl-C set `stop_event`: the message in flight is finished and recorded, then the run ends."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if not stop_event.is_set():
+            click.echo(
+                f"Received {signal.Signals(signum).name}: finishing the message in flight, then stopping.", err=True
+            )
+        stop_event.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 log = logging.getLogger("digest")

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import signal
 import threading
 from datetime import datetime, timezone
-from types import FrameType
 
 import click
 
 from ..config import Settings
 from ..timeparse import parse_instant
-from .common import config_options, pass_settings_keys
-
-
-def _stop_on_signals(stop_event: threading.Event) -> None:
-    """SIGTERM and Ctrl-C stop new work; a message in flight is finished and recorded first."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        click.echo(f"Received {signal.Signals(signum).name}: finishing the message in flight, then stopping.", err=True)
-        stop_event.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
+from .common import config_options, pass_settings_keys, stop_on_signals
 
 
 @click.command()
@@ -52,13 +39,13 @@ def schedule_command(settings: Settings, run_once: bool, at: str | None, force: 
     if at and not run_once:
         raise click.UsageError("--at goes with --run-once")
     stop_event = threading.Event()
-    _stop_on_signals(stop_event)
     if not run_once:
         click.echo(f"digest schedule: cron {settings.schedule.cron!r} in {settings.site.timezone}; Ctrl-C to stop.", err=True)
-        run_forever(settings, stop_event=stop_event)
+        with stop_on_signals(stop_event):
+            run_forever(settings, stop_event=stop_event)
         return
     try:
-        with schedule_lock(settings.state_path):
+        with schedule_lock(settings.state_path), stop_on_signals(stop_event):
             outcome = run_tick(settings, now, force=force, stop_event=stop_event)
     except LockBusy as exc:
         click.echo(exc.message, err=True)

@@ -2,42 +2,17 @@
 
 from __future__ import annotations
 
-import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import click
 
 from ..config import Settings
-from .common import config_options, pass_settings_keys
+from ..errors import DigestError
+from .common import config_options, pass_settings_keys, stop_on_signals
 
 MAX_LINES = 50  # failure lines printed one by one; the rest are counted
-
-
-@contextmanager
-def stop_on_signals(stop_event: threading.Event) -> Iterator[None]:
-    """SIGTERM and Ctrl-C set `stop_event`: the message in flight is finished and recorded, then the run ends."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        if not stop_event.is_set():
-            click.echo(
-                f"Received {signal.Signals(signum).name}: finishing the message in flight, then stopping.", err=True
-            )
-        stop_event.set()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def _echo_lines(lines: list[str], prefix: str = "") -> None:
@@ -61,11 +36,12 @@ def _echo_lines(lines: list[str], prefix: str = "") -> None:
     help="Also send again to recipients whose message may or may not have gone out when a run died "
     "mid-transaction (their Message-ID is the same, so a receiving system can drop the repeat).",
 )
+@click.option("--strict", is_flag=True, help="Refuse to send when any recipient address was malformed.")
 @config_options()
 @pass_settings_keys
 def send_command(
     settings: Settings, issue: str, to: tuple[str, ...], recipients_file: str | None, dry_run: bool,
-    resend_ambiguous: bool,
+    resend_ambiguous: bool, strict: bool,
 ) -> None:
     """Send a built ISSUE (its id, or the path of its .html) over SMTP, one message per recipient.
 
@@ -89,7 +65,9 @@ def send_command(
         csv_path = settings.path(settings.mail.recipients)
     loaded = load_issue(settings, issue)
     recipients = collect_recipients(to, csv_path)
-    _echo_lines(recipients.problems, "Warning: ")
+    _echo_lines(recipients.problems, "Error: " if strict else "Warning: ")
+    if strict and recipients.problems:
+        raise DigestError(f"{len(recipients.problems)} recipient problems (--strict): nothing sent")
     if not recipients.recipients and not recipients.suppressed:
         raise click.UsageError("no valid recipient address")
     stop_event = threading.Event()
@@ -110,6 +88,12 @@ def send_command(
             err=True,
         )
     click.echo(report.summary_line(), err=True)
+    if report.complete and not dry_run:
+        from ..archive_page import archive_sent_issue
+
+        page = archive_sent_issue(settings, loaded.issue_id)
+        if page:
+            click.echo(f"Archived the issue as {page}", err=True)
     if report.stopped and not report.complete:
         click.echo("Stopped: run the same command again to finish the issue.", err=True)
     if report.exit_code:
@@ -135,6 +119,8 @@ def status_command(settings: Settings, issue: str | None, show_all: bool) -> Non
         return
     conn = connect(path)
     try:
+        if not issue:
+            _echo_ticks(path)
         summaries = outbox_lines(conn, issue)
         for line in summaries:
             click.echo(line)
@@ -147,6 +133,23 @@ def status_command(settings: Settings, issue: str | None, show_all: bool) -> Non
                 click.echo(f"  … and {len(rows) - len(shown)} more (--all lists them)")
     finally:
         conn.close()
+
+
+def _echo_ticks(path: Path) -> None:
+    """The schedule's recent ticks, so that "nothing new this week" never reads as a failure."""
+    from ..schedule_state import ScheduleState
+
+    with ScheduleState(path) as state:
+        ticks = state.recent(10)
+    if not ticks:
+        return
+    click.echo("Recent scheduled ticks:")
+    for t in ticks:
+        number = f"issue {t['number']}" if t["number"] else "no issue"
+        detail = f" ({t['detail']})" if t["detail"] and not t["outcome"] == "written" else ""
+        click.echo(f"  {t['tick']}: {t['outcome']}, {number}, {t['articles']} articles, "
+                   f"{t['recipients']} recipients{detail}")
+    click.echo("Issues sent:")
 
 
 def outbox_lines(conn: Any, issue_id: str | None) -> list[str]:

@@ -32,7 +32,12 @@ def send_built_issue(
     """Send the issue built under `issue_id` (its manifest in the out folder); resumes where a run stopped."""
     from ..manifest import load_issue
 
+    from ..archive_page import archive_sent_issue
+
     issue = load_issue(settings, issue_id)
-    return send_issue(
+    report = send_issue(
         settings, issue, recipients, progress=progress, stop_event=stop_event, resend_ambiguous=resend_ambiguous
     )
+    if report.complete:
+        archive_sent_issue(settings, issue_id)
+    return report
