@@ -47,7 +47,7 @@ class RenderSettings:
     max_bytes: int = 100_000  # Gmail clips messages over ~102 KB
     preheader: str | None = None
     note: str | None = None
-    subject: str = "{site} · {date_range}"
+    subject: str = "{site} · {date_range}"  # also {number}, {count} and {title} (the lead story)
     archive_to_content: bool = False
 
 

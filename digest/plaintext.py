@@ -19,6 +19,9 @@ from mdit_py_plugins.footnote import footnote_plugin
 # One parser for the process: building one costs more than parsing a short article.
 # Tables and strikethrough because Hugo (Goldmark) and Jekyll (kramdown) both have them.
 MD = MarkdownIt("commonmark").use(footnote_plugin).enable(["table", "strikethrough"])
+# markdown-it refuses javascript:/data: links by leaving `[text](javascript:…)` as literal text;
+# we only ever keep a link's text, never its target, so let it parse them as links and drop the target.
+MD.validateLink = lambda url: True  # type: ignore[method-assign]
 
 # Hugo's escaped shortcodes `{{</* x */>}}`, shortcodes, Liquid tags `{% %}` and outputs `{{ }}`.
 _TEMPLATE = re.compile(

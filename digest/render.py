@@ -129,6 +129,10 @@ def unsubscribe_link(settings: Settings, given: str | None) -> tuple[str, list[s
     )
 
 
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def subject_line(settings: Settings, issue: Issue, date_range: str, count: int) -> str:
     """`render.subject` filled in, as one line: nothing that goes in can start a new header line."""
     fields = {
@@ -136,13 +140,15 @@ def subject_line(settings: Settings, issue: Issue, date_range: str, count: int) 
         "number": "" if issue.number is None else one_line(issue.number),
         "date_range": one_line(date_range),
         "count": count,
+        # The lead story, as many newsletters put it in the subject; cut so the subject stays short.
+        "title": _cut(one_line(issue.articles[0].title), 100) if issue.articles else "",
     }
     try:
         subject = settings.render.subject.format(**fields)
     except (KeyError, IndexError, ValueError, AttributeError) as exc:
         raise DigestError(
             f"config key 'render.subject': cannot fill in {settings.render.subject!r} ({exc})",
-            hint="use only {site}, {number}, {date_range} and {count}",
+            hint="use only {site}, {number}, {date_range}, {count} and {title}",
         ) from None
     return one_line(subject) or fields["site"]
 

@@ -6,7 +6,6 @@ import dataclasses
 import html as htmllib
 import os
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -228,21 +227,6 @@ def test_oversized_issue_shortened_with_warning_and_overflow_moved_to_more():
     assert issue.more and len(issue.articles) + len(issue.more) == 20
     assert issue.more[0].path == "posts/article-%03d.md" % len(issue.articles)
     assert check_issue_html(r.html, r.text, max_bytes=limit) == []
-
-
-def test_fifty_articles_render_under_250_ms():
-    """A 50-article issue, shortening included, renders in under 250 ms once templates are compiled."""
-    s = make_settings()
-    render_issue(make_issue(1), s)
-    best = min(_timed(lambda: render_issue(make_issue(50), s)) for _ in range(3))
-    print(f"50-article render: {best * 1000:.1f} ms")
-    assert best < 0.25
-
-
-def _timed(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
 
 
 # --- templates ---------------------------------------------------------------------------------
