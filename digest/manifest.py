@@ -90,6 +90,7 @@ def issue_to_manifest(
         "files": files,
         "articles": [article_to_dict(a, reasons.get(a.path)) for a in issue.articles],
         "more": [article_to_dict(a, reasons.get(a.path)) for a in issue.more],
+        "updated": [article_to_dict(a, "updated since it was carried") for a in issue.updated],
     }
 
 
@@ -135,6 +136,7 @@ def load_issue(settings: Settings, ref: str) -> Issue:
         until=datetime.fromisoformat(data["until"]),
         articles=[article_from_dict(a, content) for a in data.get("articles", [])],
         more=[article_from_dict(a, content) for a in data.get("more", [])],
+        updated=[article_from_dict(a, content) for a in data.get("updated", [])],
         number=data.get("number"),
         note=data.get("note"),
     )

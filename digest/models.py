@@ -54,6 +54,7 @@ class Issue:
     number: int | None = None
     note: str | None = None
     more: list[Article] = field(default_factory=list)  # overflow, listed as plain links
+    updated: list[Article] = field(default_factory=list)  # carried before, changed since (show_updates)
 
 
 @dataclass(frozen=True)

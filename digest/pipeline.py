@@ -93,11 +93,12 @@ def build_issue(
     issue_id: str | None = None,
     progress: bool | None = None,
     explain: bool = False,
+    updated_since: datetime | None = None,
 ) -> BuildResult:
     """Select and summarize the issue of [since, until); nothing is written yet."""
     topics = [t for t in topics if t.strip()]
     # --explain wants a reason for every file, so it scans the whole folder, not the range only.
-    window = {} if explain else {"since": since, "until": until}
+    window = {} if explain or updated_since else {"since": since, "until": until}
     articles, skipped, seen = scan_content(settings, progress=progress, **window)
     chosen, decisions = select_articles(
         articles, since, until, topics=topics, include_drafts=include_drafts, carried=carried
@@ -107,6 +108,11 @@ def build_issue(
         bad = {f.path for f in failed}
         chosen = [a for a in chosen if a.path not in bad]
         skipped = skipped + failed
+    # Articles an earlier issue carried whose lastmod moved since: listed, never carried again.
+    updated = [] if updated_since is None else sorted(
+        (a for a in articles if carried and a.path in carried and a.lastmod and updated_since <= a.lastmod < until),
+        key=lambda a: (-a.lastmod.timestamp(), a.path),  # type: ignore[union-attr]
+    )
     issue = Issue(
         issue_id=issue_id or issue_id_for(since, until, settings.tz, topics),
         since=since,
@@ -114,6 +120,7 @@ def build_issue(
         articles=chosen,
         number=number,
         note=note if note is not None else settings.render.note,
+        updated=updated,
     )
     decisions += [Decision(s.path, False, f"unreadable: {s.reason}") for s in skipped]
     decisions.sort(key=lambda d: d.path)

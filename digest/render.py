@@ -208,6 +208,7 @@ class _Renderer:
             "preheader": preheader,
             "groups": _groups(cards, s.render.group_by == "topic", self.labels["other"]),
             "more": more_cards,
+            "updated": [_card(a, s, self.labels, None) for a in self.issue.updated],
         }
 
     def html(self, context: dict[str, Any]) -> str:

@@ -134,6 +134,7 @@ def _build_for_tick(
     result = build_issue(
         settings, select_since, tick, carried=state.carried(), number=number, issue_id=issue_id, progress=progress,
         explain=log.isEnabledFor(logging.DEBUG),
+        updated_since=previous if sched.show_updates and previous else None,
     )
     for skipped in result.skipped:
         log.warning("%s: %s", skipped.path, skipped.reason)

@@ -227,3 +227,18 @@ def test_empty_week_with_when_empty_send_writes_a_short_note(tmp_path: Path) -> 
     assert outcome.outcome == "written" and outcome.articles == 0
     text = (tmp_path / "issues" / f"{outcome.issue_id}.txt").read_text(encoding="utf-8")
     assert "Nothing new this week" in text
+
+
+def test_lastmod_after_carrying_lists_the_article_as_updated_not_again(tmp_path: Path) -> None:
+    """With show_updates, an article edited after it went out is listed under Updated, not carried twice."""
+    write_config(tmp_path, schedule={"show_updates": True})
+    settings = settings_for(tmp_path)
+    write_article(tmp_path, "edited", MONDAY - timedelta(days=2), title="The edited story")
+    run_tick(settings, MONDAY + timedelta(minutes=1))
+    write_article(tmp_path, "edited", MONDAY - timedelta(days=2), title="The edited story",
+                  lastmod=(MONDAY + timedelta(days=2)).isoformat())
+    write_article(tmp_path, "fresh", MONDAY + timedelta(days=3))
+    second = run_tick(settings, MONDAY + timedelta(days=7, minutes=1))
+    assert carried_by_issue(tmp_path)[second.issue_id] == {"posts/fresh.md"}
+    text = (tmp_path / "issues" / f"{second.issue_id}.txt").read_text(encoding="utf-8")
+    assert "Updated since we wrote about them" in text and "The edited story" in text
