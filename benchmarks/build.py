@@ -331,7 +331,7 @@ def render_only(site: Path) -> None:
 
     with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp:
         settings = load_settings(site / "config.yaml", overrides={"state": str(Path(tmp) / "state.sqlite")})
-        articles, _ = scan_content(settings, since=NEWEST - timedelta(days=60), until=NEWEST + timedelta(days=1))
+        articles, _, _ = scan_content(settings, since=NEWEST - timedelta(days=60), until=NEWEST + timedelta(days=1))
     chosen = sorted(articles, key=lambda a: (-a.date.timestamp(), a.path))[:50]
     summarize_articles(chosen, settings)
     since, until = NEWEST - timedelta(days=60), NEWEST + timedelta(seconds=1)

@@ -149,7 +149,7 @@ def write_issue(result: BuildResult, settings: Settings) -> dict[str, Path]:
     }
     _write_atomic(files["html"], rendered.html)
     _write_atomic(files["text"], rendered.text)
-    _write_atomic(files["eml"], _preview_message(issue, rendered, settings))
+    _write_atomic(files["eml"], _preview_message(issue, rendered, settings))  # bytes: CRLF as on the wire
     reasons = {d.path: d.reason for d in result.decisions if d.selected}
     manifest = issue_to_manifest(issue, rendered.subject, {k: p.name for k, p in files.items()}, reasons)
     write_manifest(files["manifest"], manifest)
@@ -163,31 +163,19 @@ def write_issue(result: BuildResult, settings: Settings) -> dict[str, Path]:
     return files
 
 
-def _preview_message(issue: Issue, rendered: RenderedEmail, settings: Settings) -> str:
+def _preview_message(issue: Issue, rendered: RenderedEmail, settings: Settings) -> bytes:
     """The complete MIME message, as a subscriber would get it, to open in a mail client."""
-    from email.message import EmailMessage
-    from email.policy import SMTP
+    from .delivery.message import MessageFactory
 
-    try:
-        from .delivery.message import build_message
-    except ImportError:
-        build_message = None
-    if build_message is not None:
-        try:
-            msg = build_message(issue.issue_id, rendered, settings, "reader@example.com")
-            return msg.as_bytes(policy=SMTP).decode("utf-8", "replace")
-        except TypeError:
-            pass
-    msg = EmailMessage()
-    msg["Subject"] = rendered.subject
-    msg["From"] = settings.smtp.sender
-    msg["To"] = "reader@example.com"
-    msg.set_content(rendered.text)
-    msg.add_alternative(rendered.html, subtype="html")
-    return msg.as_bytes(policy=SMTP).decode("utf-8", "replace")
+    # Built by the same factory `digest send` uses, so the preview is exactly what goes out.
+    factory = MessageFactory(settings, issue.issue_id, rendered, ensure_link=False)
+    return factory.build("reader@example.com")
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def _write_atomic(path: Path, data: str | bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8", newline="")
+    if isinstance(data, bytes):
+        tmp.write_bytes(data)
+    else:
+        tmp.write_text(data, encoding="utf-8", newline="")
     tmp.replace(path)

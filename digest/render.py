@@ -250,9 +250,12 @@ def render_issue(
     html = r.html(context)
     full_size = _size(html)
     steps: list[str] = []
-    for step in TLDR_STEPS:
+    for i, step in enumerate(TLDR_STEPS):
         if _size(html) <= limit:
             break
+        last = i == len(TLDR_STEPS) - 1
+        if not last and full_size - _tldr_bytes_saved(shown, step) > limit:
+            continue  # this cut cannot be enough: skip a render that would only confirm it
         tldr_max = step
         context = r.context(shown, more, tldr_max)
         html = r.html(context)
@@ -275,6 +278,11 @@ def render_issue(
         text=r.text(context),
         warnings=tuple(warnings),
     )
+
+
+def _tldr_bytes_saved(articles: list[Article], step: int) -> int:
+    """About how many bytes cutting every TL;DR to `step` characters saves (escaping aside)."""
+    return sum(max(0, len(a.tldr.encode()) - len(cut(a.tldr, step).encode())) for a in articles)
 
 
 def _fit_articles(

@@ -29,14 +29,15 @@ from pathlib import Path
 from . import __version__
 from .config import Settings
 from .models import Article, Skipped
+from .quick_date import MARGIN_SECONDS
 from .scan_files import ARTICLE, PICKLE, SKIPPED, ReadJob, Row, Window, read_rows, walk_files
 from .state import connect
 
 log = logging.getLogger("digest")
 
-SCHEMA = 2  # bump when the table layout or the pickled shape changes
+SCHEMA = 3  # bump when the table layout or the pickled shape changes
 # The modules whose code decides an Article's fields, or its summary: when one changes, rows may be stale.
-READER_MODULES = ("content", "article_fields", "frontmatter_read", "yaml_fast", "permalink", "models", "scan_files")
+READER_MODULES = ("content", "article_fields", "frontmatter_read", "yaml_fast", "permalink", "models", "scan_files", "quick_date")
 SUMMARY_MODULES = ("summarize", "figures", "plaintext")
 
 _META = "CREATE TABLE IF NOT EXISTS scan_cache_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
@@ -46,7 +47,7 @@ CREATE TABLE IF NOT EXISTS scan_cache (
     sig INTEGER NOT NULL,       -- signature(size, mtime_ns): what a warm build compares
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
-    kind INTEGER NOT NULL,      -- 0 Article, 1 Skipped, 2 not an article (no front matter, _index.md)
+    kind INTEGER NOT NULL,      -- 0 Article, 1 Skipped, 2 not an article (no front matter, _index.md), 3 date only
     date_ts REAL,               -- the Article's date as a POSIX timestamp, for range queries
     data BLOB NOT NULL,         -- pickled Article or Skipped
     summary_key TEXT,           -- the summary settings and code the summary was made with
@@ -287,7 +288,14 @@ def _load_cached(
     rows += cur.execute(
         "SELECT path, kind, data FROM scan_cache WHERE kind = 0 AND date_ts >= ? AND date_ts < ?", (low, high)
     ).fetchall()
-    broken: list[str] = []
+    # Files known only by their date line, now in range: read them in full.
+    broken: list[str] = [
+        path for (path,) in cur.execute(
+            "SELECT path FROM scan_cache WHERE kind = 3 AND date_ts >= ? AND date_ts < ?",
+            (low - MARGIN_SECONDS, high + MARGIN_SECONDS),
+        )
+        if path not in fresh
+    ]
     for path, kind, data in rows:
         if path in fresh:
             continue

@@ -22,8 +22,9 @@ from .errors import ArticleError
 from .frontmatter_read import one_line
 from .models import Article, Skipped
 from .progress import track
+from .quick_date import far_outside, quick_timestamp
 
-ARTICLE, SKIPPED, NOT_ARTICLE = 0, 1, 2  # what a row's data holds
+ARTICLE, SKIPPED, NOT_ARTICLE, DATE_ONLY = 0, 1, 2, 3  # what a row's data holds
 # Below this many files, starting worker processes costs more than it saves (measured: a pool
 # of two costs ~40 ms to start and stop; one core reads ~13,000 front matters a second).
 POOL_MIN_FILES = 2000
@@ -151,6 +152,10 @@ def read_row(rel: str, job: ReadJob) -> Row:
     except OSError:
         return rel, 0, -1, -1, NOT_ARTICLE, None, b"", None, None  # gone since the walk: no file has this sig
     head = (rel, signature(st), st.st_size, st.st_mtime_ns)
+    if job.window.low > float("-inf") or job.window.high < float("inf"):
+        ts = quick_timestamp(source, job.settings.tz)
+        if ts is not None and far_outside(ts, job.window.low, job.window.high):
+            return (*head, DATE_ONLY, ts, b"", None, None)
     try:
         article = content_mod.read_article(source, job.content_dir, job.settings)
     except ArticleError as exc:

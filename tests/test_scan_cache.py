@@ -255,3 +255,36 @@ def test_scan_of_the_dev_fixture_matches_a_plain_scan(tmp_path: Path) -> None:
     for _ in range(2):
         articles, skipped, _ = cached_scan(settings.content_dir, settings)
         assert (articles, skipped) == plain
+
+
+def test_files_far_outside_the_range_are_read_by_date_only_then_in_full_when_reached(ten: Path) -> None:
+    """A narrow first build knows old files by their date line; a later wide build reads them in full."""
+    settings = settings_for(ten)
+    narrow, _, _ = cached_scan(settings.content_dir, settings, since=DAY + timedelta(days=8), until=DAY + timedelta(days=10))
+    assert [a.path for a in narrow] == ["posts/post-8.md", "posts/post-9.md"]
+    conn = sqlite3.connect(settings.state_path)
+    kinds = dict(conn.execute("SELECT path, kind FROM scan_cache"))
+    conn.close()
+    assert kinds["posts/post-0.md"] == scan_files.DATE_ONLY and kinds["posts/post-9.md"] == scan_files.ARTICLE
+    wide, _, stats = cached_scan(settings.content_dir, settings, since=DAY - timedelta(days=1), until=DAY + timedelta(days=11))
+    assert wide == content.scan(settings.content_dir, settings)[0]
+    assert stats.reread >= 5  # the date-only files, now in range
+
+
+def test_date_line_reader_declines_what_it_cannot_read_exactly(tmp_path: Path) -> None:
+    """Quoted dates are read; two date lines, flow values or no front matter send the file to the full reader."""
+    from digest.quick_date import quick_timestamp
+
+    cases = {
+        "quoted.md": ("---\ntitle: x\ndate: '2020-01-02'\n---\n", datetime(2020, 1, 2, tzinfo=TZ).timestamp()),
+        "publish.md": ("---\ndate: 2019-01-01\npublishDate: 2020-01-02T10:00:00+00:00\n---\n",
+                       datetime(2020, 1, 2, 10, tzinfo=ZoneInfo("UTC")).timestamp()),
+        "twice.md": ("---\ndate: 2020-01-02\ndate: 2021-01-02\n---\n", None),
+        "flow.md": ("---\ndate: [2020-01-02]\n---\n", None),
+        "nested.toml.md": ("+++\n[params]\ndate = 2020-01-02\n+++\n", None),
+        "none.md": ("just text\n", None),
+    }
+    for name, (text, want) in cases.items():
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        assert quick_timestamp(path, TZ) == want, name

@@ -6,23 +6,41 @@ contract (`base.Backend`): `smtp`, `file` and `memory`.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from ..config import Settings, smtp_password
-from .base import Backend, Outcome
-from .file import FileBackend
-from .memory import MemoryBackend
-from .message import NAME_PLACEHOLDER, UNSUBSCRIBE_PLACEHOLDER, MessageFactory, build_message
-from .outbox import Outbox, outbox_summary
-from .recipients import Recipient, RecipientList, collect_recipients
-from .sender import SendReport, send_issue
-from .smtp import SmtpBackend
+if TYPE_CHECKING:
+    from ..config import Settings
+    from .base import Backend
+
+# Loaded on first use: `digest build` needs only the message factory, and importing smtplib,
+# the outbox and the sender would cost every build ~10 ms.
+_EXPORTS = {
+    "Backend": "base", "Outcome": "base", "FileBackend": "file", "MemoryBackend": "memory",
+    "NAME_PLACEHOLDER": "message", "UNSUBSCRIBE_PLACEHOLDER": "message", "MessageFactory": "message",
+    "build_message": "message", "Outbox": "outbox", "outbox_summary": "outbox", "Recipient": "recipients",
+    "RecipientList": "recipients", "collect_recipients": "recipients", "SendReport": "sender",
+    "send_issue": "sender", "SmtpBackend": "smtp",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 BACKENDS = ("smtp", "file", "memory")
 
 
 def get_backend(name: str, settings: Settings, *, folder: Path | None = None) -> Backend:
     """A backend by its short name: smtp (from settings.smtp), file (.eml files in `folder`), memory."""
+    from ..config import smtp_password
+    from .file import FileBackend
+    from .memory import MemoryBackend
+    from .smtp import SmtpBackend
+
     if name == "smtp":
         return SmtpBackend(settings.smtp, smtp_password())
     if name == "file":
