@@ -20,6 +20,8 @@ import yaml
 
 from .errors import ConfigError
 
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser, where PyYAML has it
+
 
 @dataclass
 class SiteSettings:
@@ -275,7 +277,7 @@ def load_settings(
     data: dict[str, Any] = {}
     if path.exists():
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
+            data = yaml.load(path.read_text(encoding="utf-8-sig"), Loader=_YAML_LOADER) or {}  # noqa: S506 - safe loader
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" line {mark.line + 1}" if mark else ""

@@ -20,7 +20,7 @@ _EXPORTS = {
     "Backend": "base", "Outcome": "base", "FileBackend": "file", "MemoryBackend": "memory",
     "NAME_PLACEHOLDER": "message", "UNSUBSCRIBE_PLACEHOLDER": "message", "MessageFactory": "message",
     "build_message": "message", "Outbox": "outbox", "outbox_summary": "outbox", "Recipient": "recipients",
-    "RecipientList": "recipients", "collect_recipients": "recipients", "SendReport": "sender",
+    "RecipientList": "recipients", "collect_recipients": "recipients", "SendReport": "report",
     "send_issue": "sender", "SmtpBackend": "smtp",
 }
 

@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Union
@@ -30,12 +30,15 @@ from typing import Union
 from ..config import Settings, smtp_password
 from ..errors import DeliveryError, DigestError
 from ..models import Issue, RenderedEmail
+from ..selection import normalise_topic
 from .base import Backend, Outcome
 from .message import NAME_PLACEHOLDER, UNSUBSCRIBE_PLACEHOLDER, MessageFactory, unsubscribe_secret
 from .outbox import Claimed, DurabilityError, Outbox
 from .progress import SendProgress
 from .recipients import Recipient, RecipientList, collect_recipients, read_suppression
+from .report import SendReport
 from .smtp import ConnectFailed, SmtpBackend
+from .throttle import RateLimiter
 
 log = logging.getLogger("digest.delivery")
 
@@ -46,55 +49,8 @@ BackendArg = Union[Backend, Callable[[], Backend], None]
 TopicKey = Union[frozenset, None]
 
 
-@dataclass
-class SendReport:
-    """What a send came to, for this run's recipients (rows already sent by an earlier run count as sent)."""
-
-    issue_id: str
-    total: int = 0
-    sent: int = 0
-    sent_now: int = 0
-    deferred: int = 0
-    failed: int = 0
-    ambiguous: int = 0
-    skipped: int = 0
-    pending: int = 0
-    failures: list[str] = field(default_factory=list)  # one line per recipient not sent (failed, ambiguous, …)
-    problems: list[str] = field(default_factory=list)  # malformed addresses, skipped before the outbox
-    warnings: list[str] = field(default_factory=list)
-    planned: list[str] = field(default_factory=list)  # --dry-run: one line per recipient
-    stopped: bool = False
-    dry_run: bool = False
-    error: str | None = None
-    elapsed: float = 0.0
-
-    @property
-    def done(self) -> int:
-        return self.sent + self.failed + self.skipped + self.ambiguous
-
-    @property
-    def complete(self) -> bool:
-        """Everything sent or skipped: nothing failed, ambiguous or left to do."""
-        return not (self.pending or self.deferred or self.failed or self.ambiguous or self.error)
-
-    @property
-    def exit_code(self) -> int:
-        return 0 if self.dry_run or self.complete else 1
-
-    def summary_line(self) -> str:
-        if self.dry_run:
-            return f"Dry run of issue {self.issue_id}: {len(self.planned)} recipients listed, nothing sent."
-        counts = (
-            f"sent: {self.sent} ({self.sent_now} now), deferred: {self.deferred}, failed: {self.failed}, "
-            f"ambiguous: {self.ambiguous}, pending: {self.pending}, skipped: {self.skipped}"
-        )
-        how = "stopped" if self.stopped else "interrupted" if self.error else "done"
-        rate = f", {self.sent_now / self.elapsed:.0f} msg/s" if self.sent_now and self.elapsed > 0 else ""
-        return f"Issue {self.issue_id} {how}: {counts} of {self.total} recipients{rate}."
-
-
 def topic_key(topics: Iterable[str] | None) -> TopicKey:
-    return None if topics is None else frozenset(t.casefold() for t in topics)
+    return None if topics is None else frozenset(normalise_topic(t) for t in topics)
 
 
 def issue_for_topics(issue: Issue, key: TopicKey) -> Issue:
@@ -103,29 +59,9 @@ def issue_for_topics(issue: Issue, key: TopicKey) -> Issue:
         return issue
 
     def match(articles: list) -> list:
-        return [a for a in articles if key & {t.casefold() for t in a.topics}]
+        return [a for a in articles if key & {normalise_topic(t) for t in a.topics}]
 
     return replace(issue, articles=match(issue.articles), more=match(issue.more))
-
-
-class RateLimiter:
-    """At most `rate` claims per second across all workers (0: unlimited)."""
-
-    def __init__(self, rate: float) -> None:
-        self.interval = 1.0 / rate if rate > 0 else 0.0
-        self._next = time.monotonic()
-        self._lock = threading.Lock()
-
-    def wait(self, stop: threading.Event) -> bool:
-        """Wait for the next slot; False if stopped meanwhile."""
-        if not self.interval:
-            return not stop.is_set()
-        with self._lock:
-            now = time.monotonic()
-            slot = max(self._next, now)
-            self._next = slot + self.interval
-        delay = slot - time.monotonic()
-        return not stop.wait(delay) if delay > 0 else not stop.is_set()
 
 
 @contextmanager

@@ -1,0 +1,26 @@
+"""`smtp.rate`: at most so many messages a second, across all connections (hosted relays cap it)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+
+class RateLimiter:
+    """At most `rate` claims per second across all workers (0: unlimited)."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self._next = time.monotonic()
+        self._lock = threading.Lock()
+
+    def wait(self, stop: threading.Event) -> bool:
+        """Wait for the next slot; False if stopped meanwhile."""
+        if not self.interval:
+            return not stop.is_set()
+        with self._lock:
+            now = time.monotonic()
+            slot = max(self._next, now)
+            self._next = slot + self.interval
+        delay = slot - time.monotonic()
+        return not stop.wait(delay) if delay > 0 else not stop.is_set()
