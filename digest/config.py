@@ -262,6 +262,22 @@ def settings_from_mapping(data: dict[str, Any] | None, root: Path | None = None)
     return settings
 
 
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The mapping in a config file; ConfigError naming the file and line when it is not one."""
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8-sig"), Loader=_YAML_LOADER) or {}  # noqa: S506 - safe loader
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}:{where}: {problem}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings, found {_found(data)}")
+    return data
+
+
 def load_settings(
     config_path: str | os.PathLike[str] | None = None,
     env: typing.Mapping[str, str] | None = None,
@@ -276,19 +292,9 @@ def load_settings(
     path = Path(config_path) if config_path else Path("config.yaml")
     data: dict[str, Any] = {}
     if path.exists():
-        try:
-            data = yaml.load(path.read_text(encoding="utf-8-sig"), Loader=_YAML_LOADER) or {}  # noqa: S506 - safe loader
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" line {mark.line + 1}" if mark else ""
-            problem = getattr(exc, "problem", None) or "invalid YAML"
-            raise ConfigError(f"{path}:{where}: {problem}") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: cannot read: {exc}") from None
+        data = read_config_file(path)
     elif config_path:
         raise ConfigError(f"{path}: no such config file", hint="run `digest init` to write one")
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings, found {_found(data)}")
     smtp = dict(data.get("smtp") or {}) if isinstance(data.get("smtp") or {}, dict) else data.get("smtp")
     if isinstance(smtp, dict):
         for var, key in SMTP_ENV.items():

@@ -6,9 +6,8 @@ import sys
 from pathlib import Path
 
 import click
-import yaml
 
-from ..config import Settings, settings_from_mapping
+from ..config import Settings, read_config_file, settings_from_mapping
 from ..errors import ConfigError, DigestError
 from .common import config_options, settings_from_flags
 
@@ -48,14 +47,9 @@ def init_command(site: str, output: str | None, force: bool) -> None:
 def config_problems(path: Path) -> list[str]:
     """Every problem of a config file, one line each (not only the first, as loading stops at)."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
-    except (OSError, UnicodeDecodeError) as exc:
-        return [f"{path}: cannot read: {exc}"]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        return [f"{path}:{f' line {mark.line + 1}:' if mark else ''} {getattr(exc, 'problem', None) or 'invalid YAML'}"]
-    if not isinstance(data, dict):
-        return [f"{path}: expected a mapping of settings at the top level"]
+        data = read_config_file(path)
+    except ConfigError as exc:
+        return [exc.message]
     problems = []
     for key, value in data.items():
         pieces = value.items() if isinstance(value, dict) and value else [(None, value)]
