@@ -43,10 +43,10 @@ class TickOutcome:
     def line(self) -> str:
         if self.tick is None:
             return f"tick: {self.outcome} {self.detail}".strip()
-        rng = f"{self.since.isoformat() if self.since else '?'} → {self.tick.isoformat()}"
+        rng = f", range {self.since.isoformat()} → {self.tick.isoformat()}" if self.since else ""
         num = f"issue {self.number}" if self.number else "no issue"
         return (
-            f"tick {self.tick.isoformat()}: {num}, range {rng}, {self.articles} articles, "
+            f"tick {self.tick.isoformat()}: {num}{rng}, {self.articles} articles, "
             f"{self.recipients} recipients: {self.outcome}" + (f" ({self.detail})" if self.detail else "")
         )
 
@@ -188,7 +188,7 @@ def _resume_unfinished_sends(
 
 
 def _finish(settings: Settings, outcome: TickOutcome) -> None:
-    log.warning(outcome.line()) if outcome.outcome.startswith(("failed", "refused")) else log.info(outcome.line())
+    """After every tick, whatever the outcome (the caller logs or prints the tick's line)."""
     url = settings.schedule.heartbeat_url
     if url and url.startswith(("http://", "https://")):
         # A dead-man's switch: requested after every tick, whatever the outcome.
@@ -206,7 +206,10 @@ def run_forever(settings: Settings, *, stop_event: threading.Event, progress: bo
         now = datetime.now(timezone.utc).astimezone(settings.tz)
         try:
             with schedule_lock(settings.state_path):
-                print(run_tick(settings, now, stop_event=stop_event, progress=progress).line(), flush=True)
+                outcome = run_tick(settings, now, stop_event=stop_event, progress=progress)
+            # One line per tick: the service's journal is where an owner looks.
+            level = logging.WARNING if outcome.outcome.startswith(("failed", "refused")) else logging.INFO
+            log.log(level, outcome.line())
         except LockBusy as exc:
             log.warning(exc.message)
         except (DigestError, sqlite3.Error, OSError) as exc:

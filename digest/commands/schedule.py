@@ -40,6 +40,9 @@ def schedule_command(settings: Settings, run_once: bool, at: str | None, force: 
         raise click.UsageError("--at goes with --run-once")
     stop_event = threading.Event()
     if not run_once:
+        import logging
+
+        logging.getLogger("digest.schedule").setLevel(min(logging.INFO, logging.getLogger("digest").level or logging.INFO))
         click.echo(f"digest schedule: cron {settings.schedule.cron!r} in {settings.site.timezone}; Ctrl-C to stop.", err=True)
         with stop_on_signals(stop_event):
             run_forever(settings, stop_event=stop_event)
