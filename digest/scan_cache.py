@@ -223,9 +223,12 @@ def _scan_with_cache(
     cur = conn.cursor()
     cur.row_factory = None  # plain tuples: sqlite3.Row costs ~1 µs a row, 0.1 s at 100,000
     known: dict[str, int] = dict(cur.execute("SELECT path, sig FROM scan_cache"))
-    # Set operations on dict views run in C: a Python loop over 100,000 files costs 0.15 s.
-    todo = sorted(rel for rel, _ in files.items() - known.items())
-    gone = [(path,) for path in known.keys() - files.keys()]
+    if files == known:
+        todo, gone = [], []  # the usual warm build: one C comparison, 20 ms at 100,000 (the set operations: 70)
+    else:
+        # Set operations on dict views run in C: a Python loop over 100,000 files costs 0.15 s.
+        todo = sorted(rel for rel, _ in files.items() - known.items())
+        gone = [(path,) for path in known.keys() - files.keys()]
     del known
     stats.reread, stats.cached, stats.deleted = len(todo), len(files) - len(todo), len(gone)
 
