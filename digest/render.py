@@ -168,6 +168,7 @@ class _Renderer:
     ) -> None:
         self.issue = issue
         self.settings = settings
+        self._cards: dict[tuple[int, int | None], Card] = {}
         site = settings.site
         self.labels = labels_for(site.language)
         self.env = environment(settings.path(settings.render.templates))
@@ -195,10 +196,17 @@ class _Renderer:
             "recipient_name": one_line(recipient_name) if recipient_name else None,
         }
 
+    def card(self, art: Article, tldr_max: int | None) -> Card:
+        """An article's card, made once per TL;DR length: shortening an issue re-renders it several times."""
+        key = (id(art), tldr_max)
+        if key not in self._cards:
+            self._cards[key] = _card(art, self.settings, self.labels, tldr_max)
+        return self._cards[key]
+
     def context(self, shown: list[Article], more: list[Article], tldr_max: int | None) -> dict[str, Any]:
         s = self.settings
-        cards = [_card(a, s, self.labels, tldr_max) for a in shown]
-        more_cards = [_card(a, s, self.labels, None) for a in more]
+        cards = [self.card(a, tldr_max) for a in shown]
+        more_cards = [self.card(a, None) for a in more]
         count = len(shown) + len(more)
         first_tldr = next((c.tldr for c in cards if c.tldr), "")
         preheader = cut(one_line(s.render.preheader or first_tldr or self.date_range), PREHEADER_MAX)
@@ -208,7 +216,7 @@ class _Renderer:
             "preheader": preheader,
             "groups": _groups(cards, s.render.group_by == "topic", self.labels["other"]),
             "more": more_cards,
-            "updated": [_card(a, s, self.labels, None) for a in self.issue.updated],
+            "updated": [self.card(a, None) for a in self.issue.updated],
         }
 
     def html(self, context: dict[str, Any]) -> str:
