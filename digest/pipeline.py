@@ -128,9 +128,9 @@ def build_issue(
 
 
 def render(result: BuildResult, settings: Settings) -> RenderedEmail:
-    from .render import render_issue
+    from .render_cache import cached_render
 
-    result.rendered = render_issue(result.issue, settings)
+    result.rendered = cached_render(result.issue, settings)
     # The renderer may have moved overflow articles to issue.more to fit the size limit.
     return result.rendered
 

@@ -322,3 +322,27 @@ def test_header_without_number_and_with_logo():
     assert "Issue " not in r.html and "Issue " not in r.text
     logo = _imgs(r.html)[0]
     assert logo["src"] == "https://news.example.com/logo.png" and logo["width"] == "160" and logo["alt"] == "Newsroom Digest"
+
+
+def test_rebuilding_an_unchanged_issue_reuses_the_render_and_an_edit_does_not(tmp_path):
+    """A second render of the same issue comes from the cache, identical; a changed TL;DR renders anew."""
+    from digest import render_cache
+
+    s = make_settings(tmp_path)
+    s.state = str(tmp_path / "state.sqlite")
+    first = render_cache.cached_render(make_issue(30), s)
+    calls = []
+    import digest.render as render_mod
+
+    original = render_mod.render_issue
+    render_mod.render_issue = lambda *a, **k: calls.append(1) or original(*a, **k)
+    try:
+        again_issue = make_issue(30)
+        again = render_cache.cached_render(again_issue, s)
+        changed = make_issue(30)
+        changed.articles[0].tldr = "A different summary."
+        render_cache.cached_render(changed, s)
+    finally:
+        render_mod.render_issue = original
+    assert again == first and calls == [1]
+    assert len(again_issue.articles) + len(again_issue.more) == 30
