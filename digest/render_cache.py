@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import pickle
 import sqlite3
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 from .config import Settings
 from .models import Article, Issue, RenderedEmail
+from .scan_cache import code_stamps
 from .state import connect
 
 log = logging.getLogger("digest")
@@ -59,17 +59,9 @@ def cache_key(issue: Issue, settings: Settings) -> str:
         "updated": [_article_key(a) for a in issue.updated],
         "settings": repr(settings),
         "templates": _templates_stamp(settings.path(settings.render.templates)) + _templates_stamp(here / "templates"),
-        "code": [[m, *_stat(here / f"{m}.py")] for m in RENDER_MODULES],
+        "code": code_stamps(RENDER_MODULES),
     }
     return hashlib.sha256(json.dumps(parts, ensure_ascii=False, default=str).encode()).hexdigest()
-
-
-def _stat(path: Path) -> tuple[int, int]:
-    try:
-        st = os.stat(path)
-        return st.st_size, st.st_mtime_ns
-    except OSError:
-        return 0, 0
 
 
 def cached_render(issue: Issue, settings: Settings) -> RenderedEmail:

@@ -156,7 +156,7 @@ def save_summaries(articles: Iterable[Article], settings: Settings) -> None:
 
 def summary_key(settings: Settings) -> str:
     """What a summary depends on besides the file: the summary settings and the summarizing code."""
-    parts = {"summary": dataclasses.asdict(settings.summary), "code": _code_stamps(SUMMARY_MODULES)}
+    parts = {"summary": dataclasses.asdict(settings.summary), "code": code_stamps(SUMMARY_MODULES)}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -199,12 +199,12 @@ def _fingerprint(settings: Settings, content_dir: Path) -> str:
         "base_url": settings.site.base_url,
         "permalink": settings.site.permalink,
         "article": [f.name for f in dataclasses.fields(Article)],
-        "code": _code_stamps(READER_MODULES),
+        "code": code_stamps(READER_MODULES),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-def _code_stamps(modules: Sequence[str]) -> list[tuple[str, int, int]]:
+def code_stamps(modules: Sequence[str]) -> list[tuple[str, int, int]]:
     """Size and mtime of digest's own modules: an upgraded or edited reader invalidates what it wrote."""
     here = Path(__file__).parent
     stamps = []
