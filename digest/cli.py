@@ -5,8 +5,10 @@ Errors are DigestError all the way down; only here do they become `Error: …` a
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import sqlite3
 import sys
 from datetime import datetime, timezone
 from typing import Any
@@ -16,7 +18,7 @@ import click
 from . import __version__
 from .commands.common import config_options, pass_settings_keys
 from .config import Settings
-from .errors import DigestError
+from .errors import DigestError, db_error, os_error
 from .timeparse import parse_instant
 
 log = logging.getLogger("digest")
@@ -24,18 +26,39 @@ MAX_REASONS = 20  # skipped files listed one by one; the rest are counted
 
 
 class DigestGroup(click.Group):
-    """Turns DigestError into a one-line `Error: …` (plus hint), tracebacks only with -v."""
+    """Turns DigestError, and any OS or database error, into a one-line `Error: …` (plus hint).
+
+    Tracebacks only with -v: a full disk, a read-only folder or a damaged state file is the
+    owner's to fix, and the line says which file and what to do.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except DigestError as exc:
+        except (DigestError, OSError, sqlite3.Error) as exc:
             if ctx.obj and ctx.obj.get("verbose"):
                 raise
-            click.echo(f"Error: {exc.message}", err=True)
-            if exc.hint:
-                click.echo(f"Hint: {exc.hint}", err=True)
-            ctx.exit(exc.exit_code)
+            if isinstance(exc, OSError) and exc.errno == errno.EPIPE:
+                raise  # stdout closed (`digest status | head`): click exits quietly
+            error = as_digest_error(exc, ctx.obj or {})
+            click.echo(f"Error: {error.message}", err=True)
+            if error.hint:
+                click.echo(f"Hint: {error.hint}", err=True)
+            ctx.exit(error.exit_code)
+
+
+def as_digest_error(exc: BaseException, where: dict[str, Any]) -> DigestError:
+    """The one-line error for `exc`. `where` holds the command's state_path and out_dir (see
+    pass_settings_keys): an SQLite error is about the state database, and an OS error that
+    names no file happened in one of those folders."""
+    if isinstance(exc, DigestError):
+        return exc
+    state_path = where.get("state_path")
+    if isinstance(exc, sqlite3.Error):
+        return db_error(exc, state_path)
+    assert isinstance(exc, OSError)
+    places = [str(p) for p in (where.get("out_dir"), state_path and state_path.parent) if p]
+    return os_error(exc, places=places)
 
 
 @click.group(cls=DigestGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -14,7 +14,7 @@ import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import yaml
 
@@ -91,9 +91,19 @@ class ScheduleSettings:
 
 
 @dataclass
+class ContentSettings:
+    """`content:` written as a mapping, for what goes beyond the folder: `content: {dir: content, …}`."""
+
+    dir: str = "content"
+    # A symlink that resolves outside the content folder is skipped with a warning: a link to a
+    # private file elsewhere on the host must not be published. true reads it like any file.
+    follow_outside_links: bool = False
+
+
+@dataclass
 class Settings:
     site: SiteSettings = field(default_factory=SiteSettings)
-    content: str = "content"
+    content: str | ContentSettings = "content"  # the folder, or a mapping (ContentSettings)
     out: str = "issues"
     state: str = ".digest/state.sqlite"
     summary: SummarySettings = field(default_factory=SummarySettings)
@@ -115,7 +125,11 @@ class Settings:
 
     @property
     def content_dir(self) -> Path:
-        return self.path(self.content)
+        return self.path(self.content if isinstance(self.content, str) else self.content.dir)
+
+    @property
+    def follow_outside_links(self) -> bool:
+        return isinstance(self.content, ContentSettings) and self.content.follow_outside_links
 
     @property
     def out_dir(self) -> Path:
@@ -157,6 +171,11 @@ def _found(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _bad(key: str, detail: str, hint: str | None = None) -> ConfigError:
+    """The error for one key: "config key 'smtp.port': expected …, found …"."""
+    return ConfigError(f"config key '{key}': {detail}", hint, key=key, detail=detail)
+
+
 def _coerce(value: Any, tp: Any, key: str) -> Any:
     """Check one value against its annotation; return it converted, or raise naming the key."""
     origin = typing.get_origin(tp)
@@ -164,6 +183,9 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         args = typing.get_args(tp)
         if value is None and type(None) in args:
             return None
+        shapes = [a for a in args if dataclasses.is_dataclass(a)]
+        if isinstance(value, dict) and shapes:  # `content: {…}`: name the key inside that is wrong
+            return _coerce(value, shapes[0], key)
         for arg in args:
             if arg is type(None):
                 continue
@@ -171,21 +193,21 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
                 return _coerce(value, arg, key)
             except ConfigError:
                 pass
-        raise ConfigError(f"config key '{key}': expected {_type_name(tp)}, found {_found(value)}")
+        raise _bad(key, f"expected {_type_name(tp)}, found {_found(value)}")
     if origin is Literal:
         if value in typing.get_args(tp):
             return value
-        raise ConfigError(f"config key '{key}': expected one of {_type_name(tp)}, found {_found(value)}")
+        raise _bad(key, f"expected one of {_type_name(tp)}, found {_found(value)}")
     if origin is list:
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, list):
-            raise ConfigError(f"config key '{key}': expected a list, found {_found(value)}")
+            raise _bad(key, f"expected a list, found {_found(value)}")
         (item,) = typing.get_args(tp) or (Any,)
         return [_coerce(v, item, f"{key}[{i}]") if item is not Any else v for i, v in enumerate(value)]
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
-            raise ConfigError(f"config key '{key}': expected a mapping, found {_found(value)}")
+            raise _bad(key, f"expected a mapping, found {_found(value)}")
         return _build(tp, value, key + ".")
     if tp is bool:
         if isinstance(value, bool):
@@ -210,7 +232,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         return Path(value)
     else:
         return value
-    raise ConfigError(f"config key '{key}': expected {_type_name(tp)}, found {_found(value)}")
+    raise _bad(key, f"expected {_type_name(tp)}, found {_found(value)}")
 
 
 def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
@@ -221,33 +243,11 @@ def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
         if key not in known:
             close = difflib.get_close_matches(str(key), sorted(known), n=1)
             hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
-            raise ConfigError(f"config key '{prefix}{key}' is not a setting{hint}")
+            raise ConfigError(
+                f"config key '{prefix}{key}' is not a setting{hint}", key=f"{prefix}{key}", detail=f"is not a setting{hint}"
+            )
         kwargs[key] = _coerce(value, hints[key], prefix + key)
     return cls(**kwargs)
-
-
-def _validate(settings: Settings) -> None:
-    try:
-        ZoneInfo(settings.site.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            f"config key 'site.timezone': expected an IANA time zone such as 'Europe/Berlin', "
-            f"found {_found(settings.site.timezone)}"
-        ) from None
-    if not settings.site.base_url.startswith(("http://", "https://")):
-        raise ConfigError(
-            f"config key 'site.base_url': expected an absolute http(s) URL, found {_found(settings.site.base_url)}"
-        )
-    for key, value, low in (
-        ("summary.tldr_max_chars", settings.summary.tldr_max_chars, 20),
-        ("summary.key_figures_max", settings.summary.key_figures_max, 0),
-        ("smtp.port", settings.smtp.port, 1),
-        ("smtp.connections", settings.smtp.connections, 1),
-        ("smtp.max_attempts", settings.smtp.max_attempts, 1),
-        ("render.max_bytes", settings.render.max_bytes, 10_000),
-    ):
-        if value < low:
-            raise ConfigError(f"config key '{key}': expected at least {low}, found {value}")
 
 
 def settings_from_mapping(data: dict[str, Any] | None, root: Path | None = None) -> Settings:
@@ -256,16 +256,55 @@ def settings_from_mapping(data: dict[str, Any] | None, root: Path | None = None)
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"config: expected a mapping of settings at the top level, found {_found(data)}")
+    from .config_rules import validate
+
     settings = _build(Settings, data)
     settings.root = root or Path.cwd()
-    _validate(settings)
+    validate(settings)
     return settings
+
+
+def _refuse_duplicate_keys(node: yaml.Node, path: Path, prefix: str = "", seen_nodes: set[int] | None = None) -> None:
+    """PyYAML keeps the last of two equal keys without a word: name the key and both lines instead."""
+    seen_nodes = set() if seen_nodes is None else seen_nodes
+    if id(node) in seen_nodes:  # an alias: checked where it was defined (and it may refer to itself)
+        return
+    seen_nodes.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        lines: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                continue  # `<<: *defaults` may override keys: that is what it is for
+            key, line = key_node.value, key_node.start_mark.line + 1
+            if key in lines:
+                raise ConfigError(
+                    f"{path}: line {line}: key '{prefix}{key}' appears twice (first on line {lines[key]}); "
+                    "YAML would keep only the last one",
+                    key=f"{prefix}{key}", detail=f"appears twice (lines {lines[key]} and {line})",
+                )
+            lines[key] = line
+            _refuse_duplicate_keys(value_node, path, f"{prefix}{key}.", seen_nodes)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _refuse_duplicate_keys(item, path, f"{prefix.rstrip('.')}[{index}].", seen_nodes)
+
+
+def _load_yaml(text: str, path: Path) -> Any:
+    loader = _YAML_LOADER(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _refuse_duplicate_keys(node, path)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
     """The mapping in a config file; ConfigError naming the file and line when it is not one."""
     try:
-        data = yaml.load(path.read_text(encoding="utf-8-sig"), Loader=_YAML_LOADER) or {}  # noqa: S506 - safe loader
+        data = _load_yaml(path.read_text(encoding="utf-8-sig"), path) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
@@ -295,26 +334,45 @@ def load_settings(
         data = read_config_file(path)
     elif config_path:
         raise ConfigError(f"{path}: no such config file", hint="run `digest init` to write one")
+    from_env: dict[str, str] = {}  # key -> the variable its value came from, to name in an error
     smtp = dict(data.get("smtp") or {}) if isinstance(data.get("smtp") or {}, dict) else data.get("smtp")
     if isinstance(smtp, dict):
         for var, key in SMTP_ENV.items():
             if env.get(var):
                 smtp[key] = env[var]
+                from_env[f"smtp.{key}"] = var
         data = {**data, "smtp": smtp}
     for dotted, value in (overrides or {}).items():
         if value is None:
             continue
+        from_env.pop(dotted, None)
         node = data = dict(data)
         parts = dotted.split(".")
         for part in parts[:-1]:
             node[part] = dict(node.get(part) or {})
             node = node[part]
+        if dotted == "content" and isinstance(node.get("content"), dict):
+            value = {**node["content"], "dir": value}  # --content keeps content.follow_outside_links
         node[parts[-1]] = value
     root = path.resolve().parent if path.exists() else Path.cwd()
     try:
         return settings_from_mapping(data, root)
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc.message}", exc.hint) from None
+        env_var = from_env.get(exc.key or "")
+        if env_var:
+            raise ConfigError(
+                f"environment variable {env_var} ({exc.key}): {exc.detail}", exc.hint, key=exc.key, detail=exc.detail
+            ) from None
+        raise ConfigError(f"{path}: {exc.message}", exc.hint, key=exc.key, detail=exc.detail) from None
+
+
+def folder_problem(folder: Path, what: str = "content folder") -> str | None:
+    """Why `folder` cannot be read as a folder, in words ("is a file, not a folder"), or None."""
+    if folder.is_dir():
+        return None
+    if folder.exists():
+        return f"{what} {folder} is a file, not a folder"
+    return f"{what} {folder} does not exist"
 
 
 def smtp_password(env: typing.Mapping[str, str] | None = None) -> str | None:

@@ -43,14 +43,13 @@ def scan_content(
     Front matter comes from the scan cache in the state database: only files whose size or
     modification time changed since the last build are read.
     """
+    from .config import folder_problem
     from .scan_cache import cached_scan
 
     folder = settings.content_dir
-    if not folder.is_dir():
-        raise DigestError(
-            f"content folder {folder} does not exist",
-            hint="set `content:` in config.yaml or pass --content",
-        )
+    problem = folder_problem(folder)
+    if problem:
+        raise DigestError(problem, hint="set `content:` in config.yaml or pass --content")
     articles, skipped, stats = cached_scan(
         folder, settings, since=since, until=until, summarize=True, progress=progress
     )

@@ -97,3 +97,15 @@ def test_schedule_next_lists_local_and_utc(tmp_path: Path) -> None:
     lines = result.output.strip().splitlines()
     assert len(lines) == 3 and all("08:00" in line and "UTC" in line for line in lines)
     assert "07:00 UTC" in lines[0] or "06:00 UTC" in lines[0]
+
+
+def test_schedule_next_shows_the_real_instant_on_a_spring_forward_day(tmp_path: Path) -> None:
+    """02:30 does not exist in Berlin on 2025-03-30: --next shows 03:30 CEST (01:30 UTC) and says why."""
+    write_config(tmp_path, site={"timezone": "Europe/Berlin"}, schedule={"cron": "30 2 * * *"})
+    result = CliRunner().invoke(cli, ["schedule", "--next", "2", "--at", "2025-03-29T12:00:00+01:00",
+                                      "--config", str(tmp_path / "config.yaml")])
+    assert result.exit_code == 0, result.output
+    sunday, monday = result.output.strip().splitlines()
+    assert sunday.startswith("Sun 2025-03-30 03:30 CEST (2025-03-30T03:30:00+02:00)   2025-03-30 01:30 UTC"), sunday
+    assert "02:30 does not exist that day" in sunday
+    assert monday.startswith("Mon 2025-03-31 02:30 CEST") and "does not exist" not in monday, monday

@@ -63,6 +63,10 @@ def pass_settings_keys(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         keys = ("config_path", "content_dir", "out_dir", "state_path")
         settings = settings_from_flags(**{k: kwargs.pop(k, None) for k in keys})
+        ctx = click.get_current_context(silent=True)
+        if ctx is not None and isinstance(ctx.obj, dict):
+            # Where an OS or SQLite error at the CLI happened, when it does not say (cli.as_digest_error).
+            ctx.obj.update(state_path=settings.state_path, out_dir=settings.out_dir)
         return func(*args, settings=settings, **kwargs)
 
     return wrapper

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..config import Settings, read_config_file, settings_from_mapping
+from ..config import Settings, folder_problem, read_config_file, settings_from_mapping
 from ..errors import ConfigError, DigestError
 from .common import config_options, settings_from_flags
 
@@ -58,8 +58,12 @@ def config_problems(path: Path) -> list[str]:
             try:
                 settings_from_mapping(probe, path.parent)
             except ConfigError as exc:
-                problems.append(f"{path}: {exc.message}")
+                problems.append(f"{path}: {_with_hint(exc)}")
     return problems
+
+
+def _with_hint(exc: DigestError) -> str:
+    return f"{exc.message} ({exc.hint})" if exc.hint else exc.message
 
 
 @click.command("check")
@@ -71,12 +75,13 @@ def check_command(issue_html: str | None, config_path: str | None, content_dir: 
     Prints one line per problem and a summary, and exits 1 when there is any.
     """
     if issue_html:
-        from ..emailcheck import check_issue_html
+        from ..emailcheck import check_built_files, check_issue_html
 
         html_path = Path(issue_html)
         text_path = html_path.with_suffix(".txt")
         text = text_path.read_text(encoding="utf-8") if text_path.exists() else None
         problems = check_issue_html(html_path.read_text(encoding="utf-8"), text)
+        problems += check_built_files(html_path)  # the subject in the manifest and the .eml's headers
         for problem in problems:
             click.echo(f"{html_path}: {problem}")
         click.echo(f"{len(problems)} problems in {html_path}." if problems else f"{html_path}: all checks pass.")
@@ -89,14 +94,23 @@ def check_command(issue_html: str | None, config_path: str | None, content_dir: 
         problems.append(f"{cfg}: no such config file")
     settings: Settings | None = None
     if not problems:
-        settings = settings_from_flags(config_path, content_dir)
+        try:
+            # The file on its own is fine: what the environment (DIGEST_SMTP_*) adds may not be.
+            settings = settings_from_flags(config_path, content_dir)
+        except ConfigError as exc:
+            problems.append(_with_hint(exc))
     articles = 0
+    if settings is not None:
+        from ..delivery.message import secret_problem
+
+        problems += [p for p in [secret_problem(settings)] if p]  # names the variable, never its value
     if settings is not None:
         from ..content import scan
 
         folder = settings.content_dir
-        if not folder.is_dir():
-            problems.append(f"content folder {folder} does not exist")
+        not_a_folder = folder_problem(folder)
+        if not_a_folder:
+            problems.append(not_a_folder)
         else:
             found, skipped = scan(folder, settings)
             articles = len(found)

@@ -1,0 +1,134 @@
+"""What a valid config is, beyond types: ranges, URLs, the cron, the language, the open-file limit.
+
+Called by `settings_from_mapping` for every Settings digest builds, so `build`, `send`,
+`schedule` and `check` all refuse the same values, each error naming its key (and, through
+`load_settings`, the environment variable when the value came from one).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .config import _bad, _found
+
+if TYPE_CHECKING:
+    from .config import Settings
+
+# Open files a send needs: some for the process itself (stdio, the state database and its
+# WAL, the schedule lock), then per SMTP connection its socket and its worker's own state
+# connection (database, WAL and the WAL opened again to fsync it). Measured under
+# `ulimit -n 64`: 12 connections ran, 14 ran out.
+FDS_BASE = 24
+FDS_PER_CONNECTION = 4
+MAX_PORT = 65535
+UNSUBSCRIBE_SCHEMES = ("https", "http", "mailto")
+
+
+def validate(settings: Settings) -> None:
+    """Raise ConfigError naming the first key whose value digest cannot work with."""
+    site = settings.site
+    try:
+        ZoneInfo(site.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _bad(
+            "site.timezone", f"expected an IANA time zone such as 'Europe/Berlin', found {_found(site.timezone)}"
+        ) from None
+    if not _is_web_url(site.base_url):
+        raise _bad("site.base_url", f"expected an absolute http(s) URL with a host, found {_found(site.base_url)}")
+    _check_language(site.language)
+    smtp, sched = settings.smtp, settings.schedule
+    for key, value, low, high in (
+        ("summary.tldr_max_chars", settings.summary.tldr_max_chars, 20, None),
+        ("summary.key_figures_max", settings.summary.key_figures_max, 0, None),
+        ("smtp.port", smtp.port, 1, MAX_PORT),
+        ("smtp.connections", smtp.connections, 1, None),
+        ("smtp.max_attempts", smtp.max_attempts, 1, None),
+        ("smtp.rate", smtp.rate, 0, None),
+        ("smtp.retry_base_seconds", smtp.retry_base_seconds, 0, None),
+        ("render.max_bytes", settings.render.max_bytes, 10_000, None),
+        ("schedule.first_window_days", sched.first_window_days, 1, None),
+        ("schedule.lookback_days", sched.lookback_days, 0, None),
+    ):
+        _check_range(key, value, low, high)
+    # Zero would make smtplib's sockets non-blocking; an hour of lateness of 0 would refuse
+    # every tick (and APScheduler needs a grace time of at least a second).
+    if not (math.isfinite(smtp.timeout) and smtp.timeout > 0):
+        raise _bad("smtp.timeout", f"expected a number of seconds above 0, found {_found(smtp.timeout)}")
+    if not (math.isfinite(sched.max_lateness_hours) and sched.max_lateness_hours * 3600 >= 1):
+        raise _bad(
+            "schedule.max_lateness_hours", f"expected a number of hours above 0, found {_found(sched.max_lateness_hours)}"
+        )
+    _check_open_files(smtp.connections)
+    from .ticks import cron_problem
+
+    problem = cron_problem(sched.cron)
+    if problem:
+        raise _bad("schedule.cron", problem)
+    url = settings.mail.unsubscribe_url
+    if url is not None:
+        scheme = urlsplit(url.strip()).scheme.lower()
+        if scheme not in UNSUBSCRIBE_SCHEMES or (scheme != "mailto" and not _is_web_url(url)):
+            raise _bad(
+                "mail.unsubscribe_url",
+                f"expected an https, http or mailto URL (it goes into every message), found {_found(url)}",
+            )
+
+
+def _is_web_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _check_range(key: str, value: float, low: float, high: float | None) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _bad(key, f"expected a finite number, found {_found(value)}")
+    if value < low:
+        raise _bad(key, f"expected at least {low}, found {value}")
+    if high is not None and value > high:
+        raise _bad(key, f"expected at most {high}, found {value}")
+
+
+def _check_language(language: str) -> None:
+    if language.replace("_", "-").casefold() in ("en", "zh-cn"):
+        return  # the built-in ones, answered without loading Babel at every start
+    from babel import Locale, UnknownLocaleError
+
+    from .i18n import LABELS
+
+    try:
+        Locale.parse(language.replace("-", "_"))
+    except (UnknownLocaleError, ValueError, TypeError):
+        raise _bad(
+            "site.language",
+            f"expected a language code such as 'en' or 'zh-CN' (labels built in for {', '.join(LABELS)}; "
+            f"other languages Babel knows get English labels and their own dates), found {_found(language)}",
+        ) from None
+
+
+def _check_open_files(connections: int) -> None:
+    """Each SMTP connection holds open files: refuse before a send runs out of them mid-way."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):
+        return  # no such limit on this system
+    if soft == resource.RLIM_INFINITY:
+        return
+    need = FDS_BASE + FDS_PER_CONNECTION * connections
+    if need <= soft:
+        return
+    most = max((soft - FDS_BASE) // FDS_PER_CONNECTION, 0)
+    raise _bad(
+        "smtp.connections",
+        f"{connections} connections need about {need} open files, over this process's limit of {soft}",
+        hint=f"lower smtp.connections to {most} or less, or raise the limit first (`ulimit -n {need}`"
+        + (f"; the hard limit is {hard})" if hard != resource.RLIM_INFINITY else ")"),
+    )
