@@ -1,10 +1,13 @@
-"""Is a built issue email-safe? Checks 1-4 and 7 of issue 3, over the HTML (and text) alone.
+"""Is a built issue email-safe? Checks 1-4 and 7 of issue 3, over the HTML (and text) alone, and its headers.
 
 Each check returns a list of problems, one line each, empty when it passes. They read the
 document with `html.parser` (MSO conditional comments are comments, so what only Outlook
 sees is not mistaken for markup) and are used by the tests and by `digest check ISSUE.html`.
 The per-article part of the text check finds articles by the built-in template's `dg-`
-classes; an override that keeps them keeps that check.
+classes; an override that keeps them keeps that check. The header checks (issue 10) read the
+<title>, the manifest's subject and the .eml beside the HTML: no RFC 2047 encoded word, control
+or bidirectional control in what a reader sees as the subject or a name, and a header block of
+the headers digest writes, each once, with no line break inside a value.
 """
 
 from __future__ import annotations
@@ -12,7 +15,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from email import policy
+from email.parser import BytesParser
 from html.parser import HTMLParser
+from pathlib import Path
 from urllib.parse import urlsplit
 
 MAX_BYTES = 100_000
@@ -305,9 +311,94 @@ def check_text(text: str, html: str | None = None) -> list[str]:
     return problems
 
 
+# --- headers (issue 10) ---------------------------------------------------------------------------
+
+ENCODED_WORD = re.compile(r"=\?[^?\s]*\?[bBqQ]\?[^?\s]*\?=")
+HEADER_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+BIDI_CONTROL = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+WRITTEN = frozenset(
+    "from to subject date message-id mime-version list-id list-unsubscribe list-unsubscribe-post "
+    "content-type content-transfer-encoding".split()
+)
+ONCE = ("From", "To", "Subject", "Date", "Message-ID")
+
+
+def check_header_text(what: str, value: str) -> list[str]:
+    """A subject or a name as the reader sees it: no encoded word (a decoder may make it a header), no controls."""
+    problems = []
+    word = ENCODED_WORD.search(value)
+    if word:
+        problems.append(f"header: the {what} carries an RFC 2047 encoded word {word.group(0)[:60]!r}")
+    if HEADER_CONTROL.search(value):
+        problems.append(f"header: the {what} carries a control character (a line break, an escape)")
+    if BIDI_CONTROL.search(value):
+        problems.append(f"header: the {what} carries a bidirectional control (it can reverse what the reader sees)")
+    return problems
+
+
+def check_title(html: str) -> list[str]:
+    """The <title>, which is the subject: the header checks."""
+    title = next((n for n in parse(html).root.iter() if n.tag == "title"), None)
+    return check_header_text("title", title.text()) if title is not None else []
+
+
+def check_message_bytes(data: bytes) -> list[str]:
+    """A whole message (the .eml): its header block holds only what digest writes, each once, and clean values."""
+    head, sep, _ = data.partition(b"\r\n\r\n")
+    if not sep:
+        return ["header: no blank line (CRLF CRLF) ends the header block"]
+    problems = []
+    names: list[str] = []
+    for number, line in enumerate(head.split(b"\r\n"), 1):
+        if b"\r" in line or b"\n" in line:
+            problems.append(f"header: line {number} holds a bare CR or LF")
+        if not line.isascii() or len(line) > 998:
+            problems.append(f"header: line {number} is not ASCII or longer than 998 bytes")
+        if line[:1] in (b" ", b"\t"):
+            continue
+        field_name, colon, _ = line.partition(b":")
+        if not colon or not re.fullmatch(rb"[!-9;-~]+", field_name):
+            problems.append(f"header: line {number} is neither a header nor a continuation: {line[:60]!r}")
+            continue
+        names.append(field_name.decode("ascii"))
+    lower = [n.lower() for n in names]
+    for name in sorted({n for n in names if n.lower() not in WRITTEN}):
+        problems.append(f"header: {name} is not a header digest writes")
+    for name in ONCE:
+        if lower.count(name.lower()) != 1:
+            problems.append(f"header: {name} appears {lower.count(name.lower())} times, not once")
+    msg = BytesParser(policy=policy.default).parsebytes(data, headersonly=True)
+    for name in ("Subject", "List-Id"):
+        problems += check_header_text(name, str(msg.get(name, "")))
+    for name in ("From", "To"):
+        for address in getattr(msg.get(name), "addresses", ()):
+            problems += check_header_text(f"{name} name", address.display_name)
+    return problems
+
+
+def check_built_files(html_path: Path) -> list[str]:
+    """The header checks of what `digest build` wrote beside ISSUE.html: the manifest's subject and the .eml."""
+    problems = []
+    manifest = html_path.with_suffix(".json")
+    if manifest.exists():
+        import json
+
+        try:
+            subject = json.loads(manifest.read_text(encoding="utf-8")).get("subject")
+        except (OSError, ValueError, AttributeError):
+            subject = None
+        if isinstance(subject, str):
+            problems += [p.replace("header:", "manifest:", 1) for p in check_header_text("subject", subject)]
+    eml = html_path.with_suffix(".eml")
+    if eml.exists():
+        problems += [p.replace("header:", "eml:", 1) for p in check_message_bytes(eml.read_bytes())]
+    return problems
+
+
 def check_issue_html(html: str, text: str | None, max_bytes: int = MAX_BYTES) -> list[str]:
-    """Checks 1-4, and 7 when the text part is given: every problem found, one line each."""
+    """Checks 1-4, the title's header check, and 7 when the text part is given: every problem found, one line each."""
     problems = check_size(html, max_bytes) + check_head(html) + check_safe(html) + check_structure(html)
+    problems += check_title(html)
     if unsubscribe_href(html) is None:
         problems.append("footer: no visible unsubscribe link")
     if text is not None:

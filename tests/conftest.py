@@ -18,3 +18,9 @@ def site(tmp_path: Path) -> Path:
 
     write_config(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def unsubscribe_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sends with mail.unsubscribe_url need DIGEST_UNSUBSCRIBE_SECRET: set for each test and its subprocesses."""
+    monkeypatch.setenv("DIGEST_UNSUBSCRIBE_SECRET", "digest-test-secret")

@@ -13,7 +13,15 @@ import pytest
 from smtp_servers import Inbox, delivery_settings, fake_render, make_issue, serve
 
 from digest.delivery import FileBackend, MemoryBackend, Recipient, SmtpBackend, collect_recipients, send_issue
-from digest.delivery.message import UNSUBSCRIBE_PLACEHOLDER, MessageFactory, build_message, parse_message
+from digest.delivery.message import (
+    NAME_PLACEHOLDER,
+    UNSUBSCRIBE_PLACEHOLDER,
+    MessageFactory,
+    build_message,
+    parse_message,
+    unsubscribe_secret,
+)
+from digest.errors import DigestError
 from digest.models import RenderedEmail
 
 ISSUE_ID = "2025-07-01_2025-07-08"
@@ -80,14 +88,17 @@ def test_each_part_carries_the_recipients_own_unsubscribe_link(tmp_path: Path) -
 
 
 def test_secret_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """DIGEST_UNSUBSCRIBE_SECRET keys the token; without it a key derived from the site URL is used."""
+    """DIGEST_UNSUBSCRIBE_SECRET keys the token; without it there is no derived key: the send refuses."""
     settings = delivery_settings(tmp_path)
     monkeypatch.delenv("DIGEST_UNSUBSCRIBE_SECRET", raising=False)
-    derived = MessageFactory(settings, ISSUE_ID, rendered()).link_for("ann@example.org")
+    with pytest.raises(DigestError, match="DIGEST_UNSUBSCRIBE_SECRET"):
+        unsubscribe_secret(settings)
+    derived = hashlib.sha256(b"digest-unsubscribe\0" + settings.site.base_url.encode()).digest()
+    preview = MessageFactory(settings, ISSUE_ID, rendered()).link_for("ann@example.org")
+    assert token("ann@example.org", derived) not in preview
     monkeypatch.setenv("DIGEST_UNSUBSCRIBE_SECRET", "s3cret")
     keyed = MessageFactory(settings, ISSUE_ID, rendered()).link_for("ann@example.org")
     assert token("ann@example.org") in keyed
-    assert derived != keyed
 
 
 def test_a_newline_in_a_title_never_becomes_a_header(tmp_path: Path) -> None:
@@ -114,12 +125,12 @@ def test_a_newline_in_a_title_never_becomes_a_header(tmp_path: Path) -> None:
 def test_bodies_decode_to_exactly_the_rendered_text(tmp_path: Path, text: str) -> None:
     """Whatever the encoding chosen, each part decodes to the rendered text with the link filled in, lines <= 76."""
     settings = delivery_settings(tmp_path)
-    body = f"{text}\nHi DigestReaderName7f3a9c!\nUnsubscribe: {UNSUBSCRIBE_PLACEHOLDER}\nEnd"
+    body = f"{text}\nHi {NAME_PLACEHOLDER}!\nUnsubscribe: {UNSUBSCRIBE_PLACEHOLDER}\nEnd"
     factory = MessageFactory(settings, ISSUE_ID, rendered(text=body, html=f"<p>{body}</p>"), secret=b"s3cret")
     data = factory.build("ann@example.org", name="Zoë & Co")
     msg = parse_message(data)
     link = f"https://news.example.com/unsubscribe?t={token('ann@example.org')}&e=ann@example.org"
-    want = body.replace(UNSUBSCRIBE_PLACEHOLDER, link).replace("DigestReaderName7f3a9c", "Zoë & Co")
+    want = body.replace(UNSUBSCRIBE_PLACEHOLDER, link).replace(NAME_PLACEHOLDER, "Zoë & Co")
     assert msg.get_body(("plain",)).get_content().replace("\r\n", "\n").rstrip("\n") == want
     html = msg.get_body(("html",)).get_content().replace("\r\n", "\n").rstrip("\n")
     assert html == "<p>" + want.replace("&", "&amp;") + "</p>"

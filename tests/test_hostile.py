@@ -11,9 +11,13 @@ from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
 import yaml
 from sitegen import write_config
-from smtp_servers import Inbox, serve
+from smtp_servers import Inbox, delivery_settings, fake_render, make_issue, serve
+
+from digest.delivery import MemoryBackend, send_issue
+from digest.errors import DigestError
 
 LONG = "Endless " * 625  # 5,000 characters
 HOSTILE_ARTICLES = {
@@ -69,8 +73,9 @@ def make_site(root: Path, port: int = 25) -> None:
         path.write_text(text, encoding="utf-8")
 
 
-def digest(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+def digest(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`digest ARGS` in `root` with no DIGEST_* variable from the test's environment, only those of `env`."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}, **(env or {})}
     return subprocess.run([sys.executable, "-m", "digest", *args], cwd=root, capture_output=True, text=True,
                           timeout=300, env=env)
 
@@ -124,3 +129,117 @@ def test_newline_in_title_never_starts_a_header(tmp_path: Path) -> None:
     assert "Quarterly results" in msg["Subject"] and "\n" not in str(msg["Subject"])
     for part in msg.walk():
         assert part["Bcc"] is None and part["X-Injected"] is None
+
+
+# -- per-recipient values only where the template put them ------------------------------------------
+
+# The slots digest once rendered in place of each reader's link and name, and strings like them.
+OLD_SLOTS = ["https://unsubscribe.digest.invalid/TOKEN", "DigestReaderName7f3a9c", "{token}", "{email}"]
+HARVEST_URL = (
+    "https://tracker.evil.example/c?u=https://unsubscribe.digest.invalid/TOKEN&n=DigestReaderName7f3a9c"
+    "&x=https://unsubscribe.digest.invalid/&y=DigestReaderName&t={token}&e={email}"
+)
+SECRET = {"DIGEST_UNSUBSCRIBE_SECRET": "hostile-test-secret-5f0c"}
+
+
+def harvest_site(root: Path, port: int) -> None:
+    """One article whose url, title and body hold the placeholders; three named readers; a token URL."""
+    write_config(
+        root,
+        smtp={"host": "127.0.0.1", "port": port, "security": "none"},
+        mail={"unsubscribe_url": "https://news.example.com/unsubscribe?t={token}&e={email}"},
+    )
+    fm = {
+        "date": "2025-07-02T10:00:00+08:00",
+        "title": "Harvest " + " ".join(OLD_SLOTS),
+        "url": HARVEST_URL,
+        "tldr": "Read " + " ".join(OLD_SLOTS) + " now.",
+    }
+    path = root / "content" / "posts" / "harvest.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("---\n" + yaml.safe_dump(fm) + "---\n\nSee " + " ".join(OLD_SLOTS) + ".\n", encoding="utf-8")
+    (root / "readers.csv").write_text(
+        "email,name\nann@example.org,Ann Lee\nbo@example.org,Bo\ncy@example.org,\n", encoding="utf-8"
+    )
+
+
+def harvest_lines(text: str) -> list[str]:
+    """The text part's lines that come from the article (the footer's own link aside)."""
+    lines = [line for line in text.splitlines() if "news.example.com/unsubscribe" not in line]
+    return [line for line in lines if any(s in line for s in ("tracker.evil", *OLD_SLOTS))]
+
+
+def test_placeholders_in_an_article_are_never_filled_in(tmp_path: Path) -> None:
+    """An article's url, title and TL;DR holding the placeholder strings reach every reader byte for byte."""
+    inbox = Inbox()
+    with serve(inbox) as port:
+        harvest_site(tmp_path, port)
+        manifest = build(tmp_path)
+        sent = digest(tmp_path, "send", manifest["issue_id"], "--recipients", "readers.csv", env=SECRET)
+        assert sent.returncode == 0, sent.stderr
+    built = Page()
+    built.feed(Path(manifest["files"]["html"]).read_text(encoding="utf-8"))
+    article_links = [u for u in built.urls if "tracker.evil.example" in u]
+    assert article_links
+    assert all(u.startswith("https://tracker.evil.example/c?u=https://unsubscribe") for u in article_links)
+    built_text = harvest_lines(Path(manifest["files"]["text"]).read_text(encoding="utf-8"))
+    assert any("tracker.evil.example" in line for line in built_text)
+    assert len(inbox.received) == 3
+    for received in inbox.received:
+        msg = received.message
+        page = Page()
+        html = msg.get_body(("html",)).get_content()
+        page.feed(html)
+        assert [u for u in page.urls if "tracker.evil.example" in u] == article_links, received.rcpts
+        assert harvest_lines(msg.get_body(("plain",)).get_content()) == built_text, received.rcpts
+        # The reader's own link is where the template put it, and nowhere in the article.
+        own = re.findall(r"<(https://news\.example\.com/unsubscribe[^>]+)>", str(msg["List-Unsubscribe"]))
+        assert own and html.count(own[0].replace("&", "&amp;")) == 1
+        for secret in (received.rcpts[0], own[0].split("t=")[1].split("&")[0], "Ann Lee"):
+            assert all(secret not in u for u in article_links + page.urls if "tracker" in u)
+
+
+# -- unsubscribe tokens need a secret ----------------------------------------------------------------
+
+
+def test_send_with_a_token_url_refuses_without_the_secret(tmp_path: Path) -> None:
+    """No DIGEST_UNSUBSCRIBE_SECRET with mail.unsubscribe_url: one `Error:` line, nothing sent; with it, sent."""
+    inbox = Inbox()
+    with serve(inbox) as port:
+        harvest_site(tmp_path, port)
+        issue_id = build(tmp_path)["issue_id"]
+        refused = digest(tmp_path, "send", issue_id, "--to", "ann@example.org")
+        assert refused.returncode == 1 and inbox.received == []
+        errors = [line for line in refused.stderr.splitlines() if line.startswith("Error:")]
+        assert len(errors) == 1 and "DIGEST_UNSUBSCRIBE_SECRET" in errors[0], refused.stderr
+        assert "Traceback" not in refused.stderr and "Hint:" in refused.stderr
+        sent = digest(tmp_path, "send", issue_id, "--to", "ann@example.org", env=SECRET)
+        assert sent.returncode == 0, sent.stderr
+        assert len(inbox.received) == 1
+    for output in (refused.stdout, refused.stderr, sent.stdout, sent.stderr):
+        assert SECRET["DIGEST_UNSUBSCRIBE_SECRET"] not in output
+
+
+def test_send_issue_refuses_before_recording_anything(tmp_path: Path) -> None:
+    """The API refuses too, before the outbox is touched; without a token URL no secret is needed."""
+    settings = delivery_settings(tmp_path)
+    backend = MemoryBackend()
+    with pytest.raises(DigestError, match="DIGEST_UNSUBSCRIBE_SECRET"):
+        send_issue(
+            settings, make_issue(), ["ann@example.org"], backend=backend, render=fake_render, progress=False, env={}
+        )
+    assert backend.outbox == [] and not settings.state_path.exists()
+    mailto_only = delivery_settings(tmp_path, mail={"unsubscribe_url": None})
+    report = send_issue(mailto_only, make_issue(), ["ann@example.org"], backend=backend, render=fake_render,
+                        progress=False, env={})
+    assert report.sent == 1 and len(backend.outbox) == 1
+
+
+def test_check_reports_a_token_url_without_the_secret(tmp_path: Path) -> None:
+    """`digest check` exits 1 naming DIGEST_UNSUBSCRIBE_SECRET when unsubscribe_url is set and it is not."""
+    harvest_site(tmp_path, 25)
+    missing = digest(tmp_path, "check")
+    assert missing.returncode == 1 and "DIGEST_UNSUBSCRIBE_SECRET" in missing.stdout, missing.stdout
+    present = digest(tmp_path, "check", env=SECRET)
+    assert "DIGEST_UNSUBSCRIBE_SECRET" not in present.stdout and present.returncode == 0, present.stdout
+    assert SECRET["DIGEST_UNSUBSCRIBE_SECRET"] not in missing.stdout + present.stdout

@@ -67,7 +67,7 @@ def test_login_over_starttls_with_the_password_from_the_environment(tmp_path: Pa
         )
         report = send_issue(
             settings, make_issue(), ["ann@example.org"], render=fake_render, progress=False,
-            env={"DIGEST_SMTP_PASSWORD": PASSWORD},
+            env={"DIGEST_SMTP_PASSWORD": PASSWORD, "DIGEST_UNSUBSCRIBE_SECRET": "s3cret"},
         )
     assert report.complete and inbox.counts() == {"ann@example.org": 1}
 
@@ -83,7 +83,7 @@ def test_refused_login_is_one_line_without_the_password(tmp_path: Path, ca, capl
         with pytest.raises(DeliveryError) as caught:
             send_issue(
                 settings, make_issue(), ["ann@example.org"], render=fake_render, progress=False,
-                env={"DIGEST_SMTP_PASSWORD": wrong},
+                env={"DIGEST_SMTP_PASSWORD": wrong, "DIGEST_UNSUBSCRIBE_SECRET": "s3cret"},
             )
     text = f"{caught.value.message} {caught.value.hint} {caplog.text} {SmtpBackend(settings.smtp, wrong)!r}"
     assert "refused the login of 'digest'" in caught.value.message and "\n" not in caught.value.message
@@ -106,7 +106,7 @@ def test_login_over_plain_smtp_to_loopback_is_allowed(tmp_path: Path) -> None:
         settings = delivery_settings(tmp_path, port, smtp={"username": "digest"})
         report = send_issue(
             settings, make_issue(), ["ann@example.org"], render=fake_render, progress=False,
-            env={"DIGEST_SMTP_PASSWORD": PASSWORD},
+            env={"DIGEST_SMTP_PASSWORD": PASSWORD, "DIGEST_UNSUBSCRIBE_SECRET": "s3cret"},
         )
     assert report.complete
 

@@ -1,14 +1,16 @@
 """One subscriber's message: multipart/alternative (text + HTML) with the headers a mailbox provider expects.
 
-The issue is rendered once per distinct topic set with `UNSUBSCRIBE_PLACEHOLDER` as its
-unsubscribe link (and `NAME_PLACEHOLDER` as the greeting's name); `MessageFactory` then
-makes each recipient's message by substituting their link and name and encoding the two
-parts with C-speed codecs. Sending 10,000 messages thus costs one render, not 10,000.
+The issue is rendered once per distinct topic set with a `Slots` pair in place of the
+unsubscribe link and the greeting's name; `MessageFactory` then makes each recipient's
+message by substituting their link and name and encoding the two parts with C-speed
+codecs. Sending 10,000 messages thus costs one render, not 10,000. The slots hold a random
+nonce made when the sender renders (`Slots.fresh()`), so an article that holds a slot-like
+string (in its url, title or text) is never filled in with a reader's name, address or token.
 
 Unsubscribe links. Each recipient gets a token, the first 32 hex digits of
-HMAC-SHA256(secret, lower-cased address). The secret is `DIGEST_UNSUBSCRIBE_SECRET` from
-the environment; without it, one derived from `site.base_url` (stable, but guessable by
-anyone who knows the site: set the variable when the endpoint acts on tokens). In
+HMAC-SHA256(secret, lower-cased address). The secret is `DIGEST_UNSUBSCRIBE_SECRET` from the
+environment, and there is no default: a send with `mail.unsubscribe_url` set refuses to
+start without it (`unsubscribe_secret`), and `digest check` reports it. In
 `mail.unsubscribe_url`, `{token}` and `{email}` (URL-quoted) are replaced; a URL with
 neither gets `?email=…&token=…` appended, so an endpoint can check
 `hmac(secret, email) == token` before unsubscribing. `List-Unsubscribe` carries that https
@@ -16,9 +18,14 @@ URL and/or `mail.unsubscribe_mailto` (the sender's address when neither is set);
 `List-Unsubscribe-Post: List-Unsubscribe=One-Click` is added only with an https URL, as
 RFC 8058 requires.
 
-Headers never carry CR, LF or other control characters from article text or a CSV: they
-are replaced by spaces before any header is written, and non-ASCII text is RFC 2047
-encoded by the `email` package's SMTP policy.
+Headers are written here, byte by byte, from structured values, never by the `email`
+package's folding (which in some Python versions decodes an encoded word found in a value
+and writes the CR/LF it holds). Every value first loses bidirectional controls and has
+each run of control characters and spaces made one space (`clean_header`); printable ASCII
+without `=?` is written as it is (a display name with specials as a quoted string), and
+anything else, including text that looks like an RFC 2047 encoded word, becomes UTF-8
+base64 encoded words made here, so what a receiver decodes is exactly the cleaned text.
+Lines are folded at 78 columns by `_header`, only between words.
 """
 
 from __future__ import annotations
@@ -30,50 +37,170 @@ import hmac
 import html as html_mod
 import os
 import re
+import secrets
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from email.headerregistry import Address
 from email.utils import format_datetime, parseaddr
 from urllib.parse import quote, urlsplit
 
 from ..config import Settings
+from ..errors import DigestError
 from ..models import RenderedEmail
 
-# Rendered into the issue in place of the unsubscribe link and the reader's name, then
-# replaced per recipient. Chosen so that nothing else in an issue contains them and so that
-# HTML escaping leaves them unchanged.
-UNSUBSCRIBE_PLACEHOLDER = "https://unsubscribe.digest.invalid/TOKEN"
-NAME_PLACEHOLDER = "DigestReaderName7f3a9c"
 SECRET_ENV = "DIGEST_UNSUBSCRIBE_SECRET"
+# The token of a preview (`digest build`'s .eml) made with no secret set: no endpoint accepts it.
+NO_SECRET_TOKEN = "no-secret-set"
+
+
+@dataclass(frozen=True)
+class Slots:
+    """What the issue is rendered with in place of each reader's unsubscribe link and name.
+
+    Made with a random nonce per render (`fresh`), so no article can hold them; they survive
+    HTML escaping and text wrapping unchanged (letters, digits, `:/.` only).
+    """
+
+    unsubscribe: str
+    name: str
+
+    @classmethod
+    def fresh(cls) -> Slots:
+        unsubscribe, name = secrets.token_hex(12), secrets.token_hex(12)
+        return cls(f"https://unsubscribe.digest.invalid/{unsubscribe}", f"DigestReaderName{name}")
+
+
+# The slots of a factory given none (previews, tests): random per process, never a fixed string.
+DEFAULT_SLOTS = Slots.fresh()
+UNSUBSCRIBE_PLACEHOLDER = DEFAULT_SLOTS.unsubscribe
+NAME_PLACEHOLDER = DEFAULT_SLOTS.name
 
 CRLF = b"\r\n"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
-_SPACES = re.compile(r"\s{2,}")
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_SPACES = re.compile(r"\s+")
 _MSGID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_SMTP = policy.SMTP
 _HIGH_BYTES = bytes(range(0x80, 0x100))
 _URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
+_PLAIN = re.compile(r"[\x21-\x7e]+(?: [\x21-\x7e]+)*")  # printable ASCII words, one space between
+_ATOMS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?: [A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")  # a phrase as is
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_ADDR = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")  # dot-atom @ host
+_PIECE = re.compile(r'[\x21-\x7e]+|"[\x20-\x7e]*"')  # what a header line may hold between its spaces
+_WORD_BYTES = 39  # UTF-8 bytes per encoded word: 52 base64 characters, 64 with `=?utf-8?b?…?=`
+FOLD_AT = 78
 
 
 def clean_header(value: str, limit: int = 900) -> str:
-    """A header value with no CR, LF or control characters: each run becomes one space."""
-    value = _SPACES.sub(" ", _CONTROL.sub(" ", value)).strip()
-    return value[:limit]
+    """`value` as one line of text: bidi controls dropped, each run of controls and spaces one space."""
+    value = _SPACES.sub(" ", _CONTROL.sub(" ", _BIDI.sub("", value))).strip()
+    return value[:limit].rstrip()
 
 
-def unsubscribe_secret(settings: Settings, env: Mapping[str, str] | None = None) -> bytes:
-    """The HMAC key for unsubscribe tokens: `DIGEST_UNSUBSCRIBE_SECRET`, else derived from the site URL."""
+def _encoded_words(text: str) -> list[str]:
+    """`text` as UTF-8 base64 encoded words (RFC 2047) of at most 64 characters, never splitting a character."""
+    data = text.encode("utf-8", "replace")
+    words = []
+    start = 0
+    while start < len(data):
+        end = min(start + _WORD_BYTES, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # a continuation byte: end before its character
+            end -= 1
+        words.append(f"=?utf-8?b?{base64.b64encode(data[start:end]).decode('ascii')}?=")
+        start = end
+    return words
+
+
+def _text_pieces(text: str) -> list[str]:
+    """An unstructured value (a subject): its words when plain ASCII, else encoded words."""
+    if not text:
+        return []
+    if "=?" not in text and _PLAIN.fullmatch(text):
+        return text.split(" ")
+    return _encoded_words(text)
+
+
+def _phrase_pieces(name: str) -> list[str]:
+    """A display name: atoms as they are, other ASCII as one quoted string, anything else as encoded words."""
+    if not name:
+        return []
+    if "=?" in name or not _PLAIN.fullmatch(name):
+        return _encoded_words(name)
+    if _ATOMS.fullmatch(name):
+        return name.split(" ")
+    return ['"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"']
+
+
+def _header(name: str, pieces: list[str]) -> bytes:
+    """`Name: piece piece …` and CRLF, a line break (CRLF, space) before a piece that would pass 78 columns.
+
+    Unfolding gives back the pieces joined by one space. Each piece is checked to be printable
+    ASCII without spaces (or a quoted string), so no value can end the line or start a header.
+    """
+    lines: list[str] = []
+    line = name + ":"
+    for piece in pieces:
+        if not _PIECE.fullmatch(piece):
+            raise ValueError(f"unsafe piece in the {name} header: {piece!r}")
+        if line != name + ":" and len(line) + 1 + len(piece) > FOLD_AT:
+            lines.append(line)
+            line = " " + piece
+        else:
+            line += " " + piece
+    lines.append(line)
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
+
+
+def _address(name: str, display: str | None, addr: str) -> bytes:
+    """`From:`/`To:` with one address, its display name (cleaned, at most 200 characters) before it."""
+    if not _ADDR.fullmatch(addr):
+        raise DigestError(f"{addr!r} is not an address digest can write in a {name} header")
+    phrase = _phrase_pieces(clean_header(display or "", 200))
+    return _header(name, [*phrase, f"<{addr}>"] if phrase else [addr])
+
+
+def _list_id(settings: Settings, host: str) -> bytes:
+    """`List-Id: phrase <id>`: mail.list_id (either form), else the site's title and host."""
+    phrase = clean_header(settings.site.title, 200)
+    ident = host
+    if settings.mail.list_id:
+        given = clean_header(settings.mail.list_id)
+        bracketed = re.fullmatch(r"(.*?)\s*<([^<>]*)>", given)
+        phrase, ident = (bracketed.group(1), bracketed.group(2)) if bracketed else ("", given)
+    ident = _MSGID_UNSAFE.sub("-", ident).strip("-.") or "digest.invalid"
+    return _header("List-Id", [*_phrase_pieces(phrase.replace("<", "").replace(">", "").strip()), f"<{ident}>"])
+
+
+def unsubscribe_secret(settings: Settings, env: Mapping[str, str] | None = None) -> bytes | None:
+    """The HMAC key for unsubscribe tokens: `DIGEST_UNSUBSCRIBE_SECRET`; None when no token is sent.
+
+    Raises DigestError when `mail.unsubscribe_url` is set and the variable is not: a token
+    keyed by anything public could be computed by anyone for any reader.
+    """
+    problem = secret_problem(settings, env)
+    if problem:
+        raise DigestError(problem, hint=f"set {SECRET_ENV} to a long random value (e.g. `openssl rand -hex 32`) "
+                          "and give your unsubscribe endpoint the same one")
     env = os.environ if env is None else env
-    secret = env.get(SECRET_ENV)
-    if secret:
-        return secret.encode("utf-8")
-    return hashlib.sha256(b"digest-unsubscribe\0" + settings.site.base_url.encode("utf-8")).digest()
+    secret = env.get(SECRET_ENV, "")
+    return secret.encode("utf-8") if secret.strip() else None  # as set: the endpoint keys with the same bytes
 
 
-def unsubscribe_token(secret: bytes, address: str) -> str:
+def secret_problem(settings: Settings, env: Mapping[str, str] | None = None) -> str | None:
+    """What is wrong with the unsubscribe secret, for `digest check` and the sender; None when nothing is."""
+    env = os.environ if env is None else env
+    if settings.mail.unsubscribe_url and not env.get(SECRET_ENV, "").strip():
+        return (f"mail.unsubscribe_url puts a token in every message, and {SECRET_ENV} is not set: "
+                "nothing is sent without a secret")
+    return None
+
+
+def unsubscribe_token(secret: bytes | None, address: str) -> str:
+    if secret is None:
+        return NO_SECRET_TOKEN
     return hmac.new(secret, address.lower().encode("utf-8"), hashlib.sha256).hexdigest()[:32]
 
 
@@ -102,16 +229,6 @@ def message_id(issue_id: str, address: str, domain: str) -> str:
     return f"<{digest}.{safe_issue}@{domain}>"
 
 
-def _fold(name: str, value: str) -> bytes:
-    header = _SMTP.header_factory(name, clean_header(value))
-    return header.fold(policy=_SMTP).encode("ascii")
-
-
-def _address(name: str, display: str | None, addr: str) -> bytes:
-    header = _SMTP.header_factory(name, Address(display_name=clean_header(display or "", 200), addr_spec=addr))
-    return header.fold(policy=_SMTP).encode("ascii")
-
-
 def _choose_encoding(data: bytes) -> str:
     """Quoted-printable for mostly-ASCII parts (readable), base64 when it would be shorter (CJK)."""
     high = len(data) - len(data.translate(None, _HIGH_BYTES))
@@ -125,7 +242,6 @@ def _encode(data: bytes, cte: str) -> bytes:
     return binascii.b2a_qp(data, False, True, False).replace(b"\n", CRLF)
 
 
-_PLACEHOLDERS = re.compile(f"({re.escape(UNSUBSCRIBE_PLACEHOLDER)}|{re.escape(NAME_PLACEHOLDER)})")
 SOFT_BREAK = b"=\r\n"
 
 
@@ -133,25 +249,27 @@ class _Body:
     """One MIME part of the issue, encoded once; per recipient only the link and the name are encoded.
 
     Quoted-printable allows a soft line break ("=" CRLF) anywhere, so the text between
-    placeholders is encoded here once and each recipient's values are encoded between
-    soft breaks: every line stays within 76 characters and decodes to the whole text.
+    slots is encoded here once and each recipient's values are encoded between soft
+    breaks: every line stays within 76 characters and decodes to the whole text.
     Base64 has no such seams: it is encoded whole each time, at C speed.
     """
 
-    def __init__(self, content_type: str, text: str, *, escape: bool) -> None:
+    def __init__(self, content_type: str, text: str, slots: Slots, *, escape: bool) -> None:
         self.cte = _choose_encoding(text.encode("utf-8"))
         self.escape = escape
+        self.slots = slots
         self.head = (
             f'Content-Type: {content_type}; charset="utf-8"\r\nContent-Transfer-Encoding: {self.cte}\r\n\r\n'
         ).encode("ascii")
-        self.pieces = _PLACEHOLDERS.split(text)  # static, placeholder, static, placeholder, …, static
+        split = re.compile(f"({re.escape(slots.unsubscribe)}|{re.escape(slots.name)})")
+        self.pieces = split.split(text)  # static, slot, static, slot, …, static
         self.encoded = [_encode(p.encode("utf-8"), self.cte) for p in self.pieces[::2]] if self.cte != "base64" else []
 
     def render(self, link: str, name: str | None) -> bytes:
         name = name or ""
         if self.escape:
             link, name = html_mod.escape(link, quote=True), html_mod.escape(name)
-        values = {UNSUBSCRIBE_PLACEHOLDER: link, NAME_PLACEHOLDER: name}
+        values = {self.slots.unsubscribe: link, self.slots.name: name}
         if self.cte == "base64":
             pieces = self.pieces
             text = "".join(p if i % 2 == 0 else values[p] for i, p in enumerate(pieces))
@@ -173,19 +291,19 @@ class _Body:
         return self.head + body
 
 
-def _with_link(text: str, html: str, footer: str) -> tuple[str, str]:
-    """Bodies that lack the placeholder (a renderer that ignores it) still get a per-recipient link."""
-    if UNSUBSCRIBE_PLACEHOLDER not in text:
-        text = text.rstrip("\n") + f"\n\n{footer}: {UNSUBSCRIBE_PLACEHOLDER}\n"
-    if UNSUBSCRIBE_PLACEHOLDER not in html:
-        link = f'<p style="font-size:12px"><a href="{UNSUBSCRIBE_PLACEHOLDER}">{html_mod.escape(footer)}</a></p>'
+def _with_link(text: str, html: str, footer: str, slot: str) -> tuple[str, str]:
+    """Bodies that lack the link's slot (a renderer that ignores it) still get a per-recipient link."""
+    if slot not in text:
+        text = text.rstrip("\n") + f"\n\n{footer}: {slot}\n"
+    if slot not in html:
+        link = f'<p style="font-size:12px"><a href="{slot}">{html_mod.escape(footer)}</a></p>'
         at = html.lower().rfind("</body>")
         html = html[:at] + link + html[at:] if at >= 0 else html + link
     return text, html
 
 
 class MessageFactory:
-    """Makes each recipient's message bytes from one rendered issue (placeholders in it)."""
+    """Makes each recipient's message bytes from one rendered issue (`slots` in it where each reader's values go)."""
 
     def __init__(
         self,
@@ -196,37 +314,39 @@ class MessageFactory:
         date: datetime | None = None,
         secret: bytes | None = None,
         ensure_link: bool = True,
+        slots: Slots = DEFAULT_SLOTS,
     ) -> None:
-        """`ensure_link` adds an unsubscribe line to a body that lacks the placeholder."""
+        """`ensure_link` adds an unsubscribe line to a body that lacks the slot. `secret` None: from the
+        environment, else tokens read `no-secret-set` (a preview; the sender refuses without one)."""
         self.settings = settings
         self.issue_id = issue_id
-        self.secret = secret if secret is not None else unsubscribe_secret(settings)
+        if secret is None:
+            env_secret = os.environ.get(SECRET_ENV, "")
+            secret = env_secret.encode("utf-8") if env_secret.strip() else None
+        self.secret = secret
+        self.slots = slots
         sender_name, sender_addr = parseaddr(clean_header(settings.smtp.sender))
         self.envelope_sender = sender_addr or "digest@localhost"
-        self.domain = self.envelope_sender.rpartition("@")[2] or "localhost"
+        self.domain = _MSGID_UNSAFE.sub("-", self.envelope_sender.rpartition("@")[2]).strip("-.") or "localhost"
         text = rendered.text.replace("\r\n", "\n").replace("\r", "\n")
         html = rendered.html.replace("\r\n", "\n").replace("\r", "\n")
         if ensure_link:
-            text, html = _with_link(text, html, "Unsubscribe")
-        self._text = _Body("text/plain", text, escape=False)
-        self._html = _Body("text/html", html, escape=True)
-        self._subject = rendered.subject
+            text, html = _with_link(text, html, "Unsubscribe", slots.unsubscribe)
+        self._text = _Body("text/plain", text, slots, escape=False)
+        self._html = _Body("text/html", html, slots, escape=True)
+        self._subject = clean_header(rendered.subject)
         when = date or datetime.now(timezone.utc)
         host = urlsplit(settings.site.base_url).hostname or self.domain
-        list_name = clean_header(settings.site.title).replace("<", "").replace(">", "")
-        list_id = settings.mail.list_id or f"{list_name} <{host}>"
-        if "<" not in list_id:
-            list_id = f"<{list_id}>"
         self.boundary = f"=_digest_{uuid.uuid5(uuid.NAMESPACE_URL, issue_id + str(when.timestamp())).hex}"
         self._head = b"".join(
             [
                 _address("From", sender_name, self.envelope_sender),
-                _fold("Date", format_datetime(when)),
+                _header("Date", format_datetime(when).split(" ")),
                 b"MIME-Version: 1.0\r\n",
-                _fold("List-Id", list_id),
+                _list_id(settings, host),
             ]
         )
-        self._subject_line = None if NAME_PLACEHOLDER in self._subject else _fold("Subject", self._subject)
+        self._subject_line = None if slots.name in self._subject else _header("Subject", _text_pieces(self._subject))
         self._multipart = f'Content-Type: multipart/alternative;\r\n boundary="{self.boundary}"\r\n'.encode("ascii")
 
     def build(self, address: str, name: str | None = None) -> bytes:
@@ -237,16 +357,17 @@ class MessageFactory:
         name = clean_header(name, 200) if name else None
         subject_line = self._subject_line
         if subject_line is None:
-            subject_line = _fold("Subject", self._subject.replace(NAME_PLACEHOLDER, name or ""))
+            subject = clean_header(self._subject.replace(self.slots.name, name or ""))
+            subject_line = _header("Subject", _text_pieces(subject))
         lines = [
             self._head,
-            _address("To", name, address) if name else f"To: {address}\r\n".encode("ascii"),
+            _address("To", name, address),
             subject_line,
             f"Message-ID: {message_id(self.issue_id, address, self.domain)}\r\n".encode("ascii"),
         ]
         targets = [f"<{u}>" for u in (url, mailto) if u]
         if targets:
-            lines.append(("List-Unsubscribe: " + ",\r\n ".join(targets) + "\r\n").encode("ascii"))
+            lines.append(_header("List-Unsubscribe", [t + "," for t in targets[:-1]] + targets[-1:]))
         if url and url.startswith("https://"):
             lines.append(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
         lines.append(self._multipart)
@@ -289,7 +410,7 @@ def build_message(
     """One recipient's message as an EmailMessage (for previews and tests; sending uses the factory).
 
     The bodies are used as rendered: a link is substituted where `UNSUBSCRIBE_PLACEHOLDER`
-    appears, and none is added where it does not.
+    (this process's default slot) appears, and none is added where it does not.
     """
     factory = MessageFactory(settings, issue_id, rendered, date=date, secret=secret, ensure_link=False)
     return parse_message(factory.build(recipient, name))

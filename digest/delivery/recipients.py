@@ -1,9 +1,18 @@
 """Who gets the issue: `--to` addresses and a CSV (`email`, optional `name` and `topics`), minus the suppression file.
 
-A malformed address is reported (file, line, reason) and skipped; the same address twice,
-in any letter case, gets one message (the first row wins); an address in the suppression
-file is never sent to. Addresses must be ASCII in the local part (digest does not speak
-SMTPUTF8); an internationalised domain is converted to its IDNA form.
+Addresses are parsed strictly, never repaired: an `email` cell must be exactly one
+addr-spec (a dot-atom before the @, a host name after it; no display name, comment, quoted
+local part or second address), and a `--to` value exactly one addr-spec or `Name <addr-spec>`.
+Anything else is reported (file and line, or `--to`) and skipped, so that
+`alice@corp.com .evil.io` never becomes `alice@corp.com.evil.io`. A line with more fields
+than the header names, or an address in the `name` column, is one line holding two
+addresses: reported and skipped. A name with control characters or RFC 2047 encoded-word
+syntax is reported and left out (the reader still gets the issue, without the greeting).
+The same address twice, in any letter case, gets one message (the first row wins); an
+address in the suppression file is never sent to. Addresses must be ASCII in the local
+part (digest does not speak SMTPUTF8); an internationalised domain is converted to its
+IDNA form, and refused when that conversion would change it (a zero-width or full-width
+character that IDNA folds away).
 """
 
 from __future__ import annotations
@@ -17,9 +26,14 @@ from pathlib import Path
 
 from ..errors import DigestError
 
-_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
-_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 _TOPIC_SPLIT = re.compile(r"[;,|]")
+_EDGE_SPACE = " \t"  # stripped around a value; any other whitespace or control inside it is refused
+_NAME_ADDR = re.compile(r'(?:"((?:[^"\\]|\\.)*)"|([^"<>]*?))[ \t]*<([^<>]*)>')  # Name <addr> or "Name" <addr>
+_NAME_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_ENCODED_WORD = re.compile(r"=\?[^?]*\?[bBqQ]\?")
+_ADDRESS_LIKE = re.compile(r"[^\s@<>,;]+@[^\s@<>,;]+\.[^\s@<>,;]+")
 
 
 @dataclass(frozen=True)
@@ -43,32 +57,62 @@ class RecipientList:
 
 
 def check_address(text: str) -> tuple[str | None, str]:
-    """(normalised address, "") or (None, reason)."""
-    raw = text.strip()
+    """(address, "") when `text` is exactly one addr-spec (domain lower-cased, in IDNA form); else (None, reason)."""
+    raw = text.strip(_EDGE_SPACE)
     if not raw:
         return None, "empty address"
     if any(c in raw for c in "\r\n\x00"):
         return None, "contains a line break or NUL"
-    _, addr = parseaddr(raw)
-    if not addr or addr.count("@") != 1:
-        return None, "not an email address"
-    local, domain = addr.rsplit("@", 1)
+    if raw.count("@") != 1:
+        return None, "not exactly one address (one @)" if "@" in raw else "not an email address"
+    if any(c.isspace() or c in "<>()[],;:\\\"" for c in raw):
+        return None, "not exactly one address: spaces, a display name, a comment or a list are not allowed here"
+    local, domain = raw.split("@")
     if not local or len(local) > 64:
         return None, "the part before @ is empty or too long"
     if not local.isascii():
         return None, "non-ASCII before the @ (SMTPUTF8) is not supported"
-    if not _LOCAL.match(local):
-        return None, "the part before @ has characters an address cannot have"
-    domain = domain.rstrip(".")
+    if not _LOCAL.fullmatch(local):
+        return None, "the part before @ has characters an address cannot have, or a dot at an end or twice"
     if not domain.isascii():
         try:
-            domain = domain.encode("idna").decode("ascii")
+            ascii_domain = domain.encode("idna").decode("ascii")
+            same = ascii_domain.encode("ascii").decode("idna") == domain.lower()
         except UnicodeError:
             return None, "the domain is not a valid internationalised name"
+        if not same:
+            return None, "the domain holds characters its internationalised form would drop or change"
+        domain = ascii_domain
     labels = domain.split(".")
-    if len(labels) < 2 or len(domain) > 253 or not all(_LABEL.match(label) for label in labels):
+    if len(labels) < 2 or len(domain) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
         return None, "the domain is not a valid host name"
     return f"{local}@{domain.lower()}", ""
+
+
+def check_name(name: str) -> str:
+    """Why a display name cannot be used ("" when it can)."""
+    if _NAME_CONTROL.search(name):
+        return "control characters (a line break, a tab)"
+    if _ENCODED_WORD.search(name):
+        return "an RFC 2047 encoded word (=?charset?b?…?=)"
+    return ""
+
+
+def parse_to(text: str) -> tuple[str | None, str | None, str]:
+    """A `--to` value: (address, name or None, "") for one addr-spec or `Name <addr-spec>`; else (None, None, reason)."""
+    raw = text.strip(_EDGE_SPACE)
+    if "<" not in raw and ">" not in raw:
+        addr, reason = check_address(raw)
+        return addr, None, reason
+    m = _NAME_ADDR.fullmatch(raw)
+    if not m:
+        return None, None, "not exactly one address or `Name <address>`"
+    quoted, bare, inner = m.groups()
+    name = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else bare
+    if quoted is None and any(c in bare for c in "@,;:()\\"):
+        return None, None, "the name before <address> holds an address, a list or a comment: quote it"
+    addr, reason = check_address(inner) if inner.strip(_EDGE_SPACE) == inner else (None, "spaces inside <…>")
+    return addr, (name.strip() or None), reason
 
 
 def read_suppression(path: Path | None) -> set[str]:
@@ -96,26 +140,61 @@ def _topics(cell: str | None) -> tuple[str, ...] | None:
     return tuple(t.strip() for t in _TOPIC_SPLIT.split(cell) if t.strip()) or None
 
 
-def read_csv(path: Path) -> tuple[list[tuple[str, str, str | None, tuple[str, ...] | None]], list[str]]:
-    """Rows (where, email, name, topics) of a recipients CSV, and problems with the file itself."""
+Row = tuple[str, str, str | None, tuple[str, ...] | None]  # where, email, name, topics
+
+
+class _Lines:
+    """The file's lines for csv, remembering where each record starts (a quoted cell may span lines)."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self.lines = iter(lines)
+        self.number = 0
+        self.start = 0
+        self.fresh = True  # the next non-blank line read starts a record
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self.lines)
+        self.number += 1
+        if self.fresh and line.strip("\r\n"):
+            self.start, self.fresh = self.number, False
+        return line
+
+
+def read_csv(path: Path) -> tuple[list[Row], list[str]]:
+    """Rows (where, email, name, topics) of a recipients CSV, and its lines that hold more fields than columns."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
+            lines = _Lines(fh)
+            reader = csv.DictReader(lines, restkey="\0extra")
             fields = {(f or "").strip().lower(): f for f in reader.fieldnames or []}
+            lines.fresh = True
             if "email" not in fields:
                 raise DigestError(
                     f"{path}: no `email` column (found: {', '.join(fields) or 'nothing'})",
                     hint="the first line must name the columns: email[,name][,topics]",
                 )
-            rows = []
+            rows: list[Row] = []
+            problems: list[str] = []
             for row in reader:
-                email = (row.get(fields["email"]) or "").strip()
-                name = (row.get(fields["name"]) or "").strip() if "name" in fields else ""
+                where = f"{path}:{lines.start}"
+                lines.fresh = True
+                email = (row.get(fields["email"]) or "").strip(_EDGE_SPACE)
+                name = (row.get(fields["name"]) or "").strip(_EDGE_SPACE) if "name" in fields else ""
                 topics = _topics(row.get(fields["topics"])) if "topics" in fields else None
+                extra = [cell for cell in row.get("\0extra") or [] if cell.strip()]
+                if extra:  # `a@x.org,b@y.org` under a one-column header: never only the first
+                    line = ",".join([email, *extra])
+                    problems.append(
+                        f"{where}: {line!r}: more fields than the header names (one address per line); skipped"
+                    )
+                    continue
                 if not email and not name and topics is None:
                     continue  # a blank line
-                rows.append((f"{path}:{reader.line_num}", email, name or None, topics))
-            return rows, []
+                rows.append((where, email, name or None, topics))
+            return rows, problems
     except FileNotFoundError:
         raise DigestError(f"recipients file {path} does not exist") from None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
@@ -130,18 +209,27 @@ def collect_recipients(
     """The deduplicated, checked recipients of `--to` addresses then the CSV's rows."""
     result = RecipientList()
     seen: set[str] = set()
-    entries: list[tuple[str, str, str | None, tuple[str, ...] | None]] = [
-        ("--to", a, parseaddr(a)[0].strip() or None, None) for a in addresses
-    ]
+    checked: list[tuple[str, str, str | None, str, str | None, tuple[str, ...] | None]] = []
+    for text in addresses:
+        addr, name, reason = parse_to(text)
+        checked.append(("--to", text, addr, reason, name, None))
     if csv_path is not None:
         rows, problems = read_csv(csv_path)
-        entries += rows
         result.problems += problems
+        for where, text, name, topics in rows:
+            addr, reason = check_address(text)
+            checked.append((where, text, addr, reason, name, topics))
     suppression = suppression or set()
-    for where, text, name, topics in entries:
-        addr, reason = check_address(text)
+    for where, text, addr, reason, name, topics in checked:
         if addr is None:
             result.problems.append(f"{where}: {text!r}: {reason}; skipped")
+            continue
+        bad_name = check_name(name) if name else ""
+        if bad_name:
+            result.problems.append(f"{where}: the name {name!r} has {bad_name}; sent without a name")
+            name = None
+        elif name and _ADDRESS_LIKE.search(name):
+            result.problems.append(f"{where}: the name {name!r} holds an address (one address per line); skipped")
             continue
         recipient = Recipient(addr, name, topics)
         if recipient.key in seen:
