@@ -28,7 +28,13 @@ from .article_fields import (
 )
 from .config import Settings
 from .errors import ArticleError
-from .frontmatter_read import decode, one_line, read_front_matter, sniff_format, split_front_matter
+from .frontmatter_read import (
+    decode,
+    one_line,
+    read_front_matter,
+    sniff_format,
+    split_front_matter,
+)
 from .models import Article, Skipped
 from .permalink import article_url
 
@@ -51,7 +57,7 @@ def scan(content_dir: Path, settings: Settings) -> tuple[list[Article], list[Ski
     """
     articles: list[Article] = []
     skipped: list[Skipped] = []
-    for rel, source, problem in _walk(content_dir):
+    for rel, source, problem in _walk(content_dir, follow_outside_links=settings.follow_outside_links):
         if problem:
             skipped.append(Skipped(rel, problem))
             continue
@@ -216,8 +222,29 @@ def _article_path(rel: str) -> str:
     return folder + "/" if folder and name in BUNDLE_INDEXES else rel
 
 
-def _walk(content_dir: Path) -> Iterator[tuple[str, Path, str | None]]:
-    """(relative path, file, problem) for every Markdown file; folders followed once each, so no symlink loop."""
+def outside_link(path: str, root: str) -> str | None:
+    """Why the symbolic link at `path` is not followed: it resolves outside `root` (a real path); else None.
+
+    A link to a private file elsewhere on the host (~/.ssh/config.md, /etc/…) must never be
+    published in an issue; `content.follow_outside_links: true` lifts this for sites built of links.
+    """
+    target = os.path.realpath(path)
+    if target == root or target.startswith(root.rstrip(os.sep) + os.sep):
+        return None
+    # Not cut to the usual 160 characters: the whole target is the point of the warning.
+    return one_line(
+        f"a symbolic link to {target}, outside the content folder: skipped "
+        "(content.follow_outside_links: true reads it)", limit=4500,
+    )
+
+
+def _walk(content_dir: Path, *, follow_outside_links: bool = False) -> Iterator[tuple[str, Path, str | None]]:
+    """(relative path, file, problem) for every Markdown file; folders followed once each, so no symlink loop.
+
+    A symbolic link (to a file or a folder) that resolves outside the content folder is a problem,
+    not followed, unless `follow_outside_links`.
+    """
+    root = os.path.realpath(content_dir)
     seen: set[str] = set()
     stack: list[tuple[str, str]] = [(str(content_dir), "")]
     while stack:
@@ -246,11 +273,16 @@ def _walk(content_dir: Path) -> Iterator[tuple[str, Path, str | None]]:
                 is_dir = False
             if is_dir:
                 if entry.name != "_drafts" and (not bundle or entry.name == "_posts"):
-                    folders.append((entry.path, child))
+                    away = None if follow_outside_links or not entry.is_symlink() else outside_link(entry.path, root)
+                    if away:
+                        yield child + "/", Path(entry.path), away
+                    else:
+                        folders.append((entry.path, child))
                 continue
             if not entry.name.lower().endswith(SUFFIXES) or (bundle and entry.name not in BUNDLE_INDEXES):
                 continue
-            yield child, Path(entry.path), _not_a_file(entry)
+            away = None if follow_outside_links or not entry.is_symlink() else outside_link(entry.path, root)
+            yield child, Path(entry.path), away or _not_a_file(entry)
         stack.extend(reversed(folders))  # depth first in name order: the first path to a folder wins
 
 

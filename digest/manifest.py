@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from .errors import DigestError
 from .models import Article, Issue, KeyFigure
 
 MANIFEST_VERSION = 1
+log = logging.getLogger("digest")
 
 
 def issue_id_for(since: datetime, until: datetime, tz: Any, topics: list[str] | tuple[str, ...] = ()) -> str:
@@ -95,6 +97,10 @@ def issue_to_manifest(
 
 
 def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    if "sent" not in manifest:
+        sent = _sent_record(path)  # a rebuild of an issue already sent must not forget that it was
+        if sent is not None:
+            manifest = {**manifest, "sent": sent}
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)
@@ -140,3 +146,39 @@ def load_issue(settings: Settings, ref: str) -> Issue:
         number=data.get("number"),
         note=data.get("note"),
     )
+
+
+def _sent_record(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    sent = data.get("sent") if isinstance(data, dict) else None
+    return sent if isinstance(sent, dict) else None
+
+
+def record_send(settings: Settings, issue_id: str, when: datetime | None = None) -> None:
+    """Note in the issue's manifest that a send of it started, and with which state file.
+
+    The outbox in the state file is what keeps a rerun from sending twice; this note outlives
+    it, so that a send into a lost or emptied state file is refused (state.check_state_continuity).
+    Best effort: an issue whose manifest is not in the out folder, or cannot be written, is sent
+    all the same.
+    """
+    path = settings.out_dir / f"{issue_id}.json"
+    now = (when or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat(timespec="seconds")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            return
+        earlier = data.get("sent")
+        data["sent"] = {
+            "first_started": (earlier.get("first_started") if isinstance(earlier, dict) else None) or now,
+            "last_started": now,
+            "state": str(settings.state_path.resolve()),
+        }
+        write_manifest(path, data)
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as exc:
+        log.warning("%s: could not note that issue %s is being sent: %s", path, issue_id, exc)

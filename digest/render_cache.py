@@ -4,6 +4,9 @@ A rebuild with the same articles, settings, templates and days (a preview refres
 `digest build`, the scheduler retrying) would give byte-identical HTML and text, so the key is
 everything rendering reads, and the value is what it gave. Rendering and importing Jinja2, MJML
 and Babel is most of a warm build; a miss costs one small query.
+
+The value is versioned JSON (`state.encode_rendered`), never a pickle: a row that does not decode
+is dropped and the issue rendered again.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import pickle
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -19,14 +21,20 @@ from typing import Any
 from .config import Settings
 from .models import Article, Issue, RenderedEmail
 from .scan_cache import code_stamps
-from .state import connect
+from .state import (
+    CacheDecodeError,
+    connect,
+    decode_rendered,
+    encode_rendered,
+    retire_old_caches,
+)
 
 log = logging.getLogger("digest")
 
 RENDER_MODULES = ("render", "templating", "i18n", "inline", "wrapping", "models")
 KEEP = 20  # issues kept; older entries are dropped
 _TABLE = """CREATE TABLE IF NOT EXISTS render_cache (
-    key TEXT PRIMARY KEY, rendered BLOB NOT NULL, shown INTEGER NOT NULL, stored REAL NOT NULL)"""
+    key TEXT PRIMARY KEY, rendered BLOB NOT NULL, shown INTEGER NOT NULL, stored REAL NOT NULL)"""  # rendered: JSON
 
 
 def _article_key(a: Article) -> list[Any]:
@@ -87,15 +95,23 @@ def _load(settings: Settings, key: str) -> tuple[RenderedEmail, int] | None:
     try:
         conn = connect(settings.state_path)
         try:
+            retire_old_caches(conn, settings.state_path)  # an older digest's pickles: dropped unread
             conn.execute(_TABLE)
             row = conn.execute("SELECT rendered, shown FROM render_cache WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                return None
+            try:
+                shown = row[1]
+                if not isinstance(shown, int) or isinstance(shown, bool) or shown < 0:
+                    raise CacheDecodeError(f"shown is {shown!r}")
+                return decode_rendered(row[0]), shown
+            except CacheDecodeError as exc:
+                log.warning("render cache: the stored issue did not decode (%s): dropped, rendering again", exc)
+                conn.execute("DELETE FROM render_cache WHERE key = ?", (key,))
+                return None
         finally:
             conn.close()
-        if row is None:
-            return None
-        rendered = pickle.loads(row[0])
-        return (rendered, row[1]) if isinstance(rendered, RenderedEmail) else None
-    except (sqlite3.Error, pickle.UnpicklingError, EOFError, AttributeError, TypeError) as exc:
+    except sqlite3.Error as exc:
         log.info("render cache unavailable: %s", exc)
         return None
 
@@ -107,10 +123,11 @@ def _store(settings: Settings, key: str, rendered: RenderedEmail, shown: int) ->
         conn = connect(settings.state_path)
         try:
             conn.execute("PRAGMA synchronous=NORMAL")  # a cache: losing its last write is fine
+            retire_old_caches(conn, settings.state_path)  # marks a new state file as holding JSON caches
             conn.execute(_TABLE)
             conn.execute(
                 "INSERT OR REPLACE INTO render_cache (key, rendered, shown, stored) VALUES (?, ?, ?, ?)",
-                (key, pickle.dumps(rendered, pickle.HIGHEST_PROTOCOL), shown, time.time()),
+                (key, encode_rendered(rendered), shown, time.time()),
             )
             conn.execute(
                 "DELETE FROM render_cache WHERE key NOT IN (SELECT key FROM render_cache ORDER BY stored DESC LIMIT ?)",

@@ -2,13 +2,14 @@
 
 A row per Markdown file, keyed by its path, size and mtime_ns: a warm build stats the files and
 reads none whose size and mtime match. The Article (or the Skipped reason, or "not an article") is
-kept pickled next to its date, so a build asking for one week unpickles that week's rows only: at
-100,000 articles, unpickling them all would cost more than statting them. A row also keeps the
-article's TL;DR and key figures once summarized, until the file changes.
+kept as versioned JSON (`state.encode_article`; never a pickle: loading the state must not run
+code) next to its date, so a build asking for one week decodes that week's rows only: at 100,000
+articles, decoding them all would cost more than statting them. A row also keeps the article's
+TL;DR and key figures once summarized, until the file changes.
 
 The cache is only ever a shortcut: a changed setting that shapes an Article (time zone, base URL,
 permalink, content folder), a new digest or Python version, an old table layout or a row that will
-not load makes us read the files again, never fail the build.
+not decode makes us read the files again, never fail the build.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import hashlib
 import json
 import logging
 import os
-import pickle
 import sqlite3
 import sys
 from collections.abc import Iterable, Sequence
@@ -30,12 +30,29 @@ from . import __version__
 from .config import Settings
 from .models import Article, Skipped
 from .quick_date import MARGIN_SECONDS
-from .scan_files import ARTICLE, PICKLE, SKIPPED, ReadJob, Row, Window, read_rows, walk_files
-from .state import connect
+from .scan_files import (
+    ARTICLE,
+    DATE_ONLY,
+    SKIPPED,
+    ReadJob,
+    Row,
+    Window,
+    read_rows,
+    walk_files,
+)
+from .state import (
+    CacheDecodeError,
+    connect,
+    decode_article,
+    decode_skipped,
+    decode_summary,
+    encode_summary,
+    retire_old_caches,
+)
 
 log = logging.getLogger("digest")
 
-SCHEMA = 3  # bump when the table layout or the pickled shape changes
+SCHEMA = 4  # bump when the table layout changes (the blobs carry their own version: state.CACHE_FORMAT)
 # The modules whose code decides an Article's fields, or its summary: when one changes, rows may be stale.
 READER_MODULES = ("content", "article_fields", "frontmatter_read", "yaml_fast", "permalink", "models", "scan_files", "quick_date")
 SUMMARY_MODULES = ("summarize", "figures", "plaintext")
@@ -49,9 +66,9 @@ CREATE TABLE IF NOT EXISTS scan_cache (
     mtime_ns INTEGER NOT NULL,
     kind INTEGER NOT NULL,      -- 0 Article, 1 Skipped, 2 not an article (no front matter, _index.md), 3 date only
     date_ts REAL,               -- the Article's date as a POSIX timestamp, for range queries
-    data BLOB NOT NULL,         -- pickled Article or Skipped
+    data BLOB NOT NULL,         -- Article or Skipped, as state.encode_article / encode_skipped
     summary_key TEXT,           -- the summary settings and code the summary was made with
-    summary BLOB                -- pickled (tldr, key_figures), once summarized
+    summary BLOB                -- (tldr, key_figures) as state.encode_summary, once summarized
 )
 """
 _INDEX = "CREATE INDEX IF NOT EXISTS scan_cache_by_date ON scan_cache (date_ts) WHERE kind = 0"
@@ -88,7 +105,7 @@ def cached_scan(
     range that have to be read anyway are summarized too (in the worker processes), for
     `summaries_from_cache`. Results are sorted by path, as `content.scan` sorts them.
     """
-    files, problems = walk_files(content_dir)
+    files, problems = walk_files(content_dir, follow_outside_links=settings.follow_outside_links)
     stats = ScanStats(seen=len(files) + len(problems))
     job = ReadJob(content_dir, settings, Window.of(since, until), summary_key(settings) if summarize else None)
     try:
@@ -128,18 +145,25 @@ def summaries_from_cache(articles: Sequence[Article], settings: Settings) -> lis
     except sqlite3.Error:
         return list(articles)
     missing = []
+    damaged = 0
     for rel, art in rels.items():
-        try:
-            art.tldr, art.key_figures = pickle.loads(found[rel])
-        except Exception:  # noqa: BLE001 - not cached, or a row that will not load: summarize it
+        if rel not in found:
             missing.append(art)
+            continue
+        try:
+            art.tldr, art.key_figures = decode_summary(found[rel])
+        except CacheDecodeError:
+            damaged += 1  # summarized again, and the good summary replaces it (save_summaries)
+            missing.append(art)
+    if damaged:
+        log.warning("scan cache: %d cached summaries did not decode (damaged or foreign): made again", damaged)
     return missing
 
 
 def save_summaries(articles: Iterable[Article], settings: Settings) -> None:
     """Keep the summaries of these articles with their cache rows, until their files change."""
     key = summary_key(settings)
-    rows = [(key, pickle.dumps((a.tldr, a.key_figures), PICKLE), _rel(a, settings.content_dir)) for a in articles]
+    rows = [(key, encode_summary(a.tldr, a.key_figures), _rel(a, settings.content_dir)) for a in articles]
     if not rows:
         return
     try:
@@ -170,6 +194,7 @@ def _open(settings: Settings, content_dir: Path) -> sqlite3.Connection:
         # A cache can be rebuilt: losing its last transaction to a power cut is fine.
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("BEGIN IMMEDIATE")
+        retire_old_caches(conn, settings.state_path)  # an older digest's pickles: dropped unread
         conn.execute(_META)
         columns = [r[1] for r in conn.execute("PRAGMA table_info(scan_cache)")]
         key = _fingerprint(settings, content_dir)
@@ -193,7 +218,7 @@ def _fingerprint(settings: Settings, content_dir: Path) -> str:
     parts = {
         "schema": SCHEMA,
         "version": __version__,
-        "python": list(sys.version_info[:2]),  # signatures hash tuples; pickles name classes
+        "python": list(sys.version_info[:2]),  # signatures hash tuples, whose hash may change with Python
         "content": str(content_dir.resolve()),
         "timezone": settings.site.timezone,
         "base_url": settings.site.base_url,
@@ -238,14 +263,19 @@ def _scan_with_cache(
         rows, stats.workers = read_rows(todo, job, progress=progress)
         _store(cur, rows, job.window, articles, skipped, gone)
     if len(todo) < len(files):
-        broken = _load_cached(cur, job.window, set(todo), articles, skipped)
-        if broken:
-            # Rows that would not unpickle (an older digest wrote them): read those files again.
-            log.info("scan cache: %d rows did not load; reading those files again", len(broken))
-            rows, _ = read_rows(broken, job, progress=progress)
+        reach, damaged = _load_cached(cur, job.window, set(todo), articles, skipped)
+        if damaged:
+            # Never trusted, never executed: the row is replaced by what the file says now.
+            log.warning(
+                "scan cache: %d rows did not decode (damaged, or not written by this digest): "
+                "dropped, reading those files again", len(damaged),
+            )
+        again = sorted(reach + damaged)
+        if again:
+            rows, _ = read_rows(again, job, progress=progress)
             _store(cur, rows, job.window, articles, skipped, [])
-            stats.reread += len(broken)
-            stats.cached -= len(broken)
+            stats.reread += len(again)
+            stats.cached -= len(again)
     return articles, skipped
 
 
@@ -276,15 +306,19 @@ def _collect(row: Row, window: Window, articles: list[Article], skipped: list[Sk
     """Keep what a freshly read row holds, if the caller wants it."""
     kind, date_ts, data = row[4:7]
     if kind == ARTICLE and window.holds(date_ts):
-        articles.append(pickle.loads(data))
+        articles.append(decode_article(data))
     elif kind == SKIPPED:
-        skipped.append(pickle.loads(data))
+        skipped.append(decode_skipped(data))
 
 
 def _load_cached(
     cur: sqlite3.Cursor, window: Window, fresh: set[str], articles: list[Article], skipped: list[Skipped]
-) -> list[str]:
-    """Add the cached Articles in the window and every cached Skipped; return the paths whose rows would not load."""
+) -> tuple[list[str], list[str]]:
+    """Add the cached Articles in the window and every cached Skipped.
+
+    Returns the paths to read in full: files known by their date line alone that the window now
+    reaches, and files whose rows did not decode.
+    """
     rows = cur.execute("SELECT path, kind, data FROM scan_cache WHERE kind = ?", (SKIPPED,)).fetchall()
     # SQLite takes no infinities as parameters; 1e18 seconds is past any date Python can hold.
     low, high = max(window.low, -1e18), min(window.high, 1e18)
@@ -292,28 +326,25 @@ def _load_cached(
         "SELECT path, kind, data FROM scan_cache WHERE kind = 0 AND date_ts >= ? AND date_ts < ?", (low, high)
     ).fetchall()
     # Files known only by their date line, now in range: read them in full.
-    broken: list[str] = [
+    reach: list[str] = [
         path for (path,) in cur.execute(
-            "SELECT path FROM scan_cache WHERE kind = 3 AND date_ts >= ? AND date_ts < ?",
-            (low - MARGIN_SECONDS, high + MARGIN_SECONDS),
+            "SELECT path FROM scan_cache WHERE kind = ? AND date_ts >= ? AND date_ts < ?",
+            (DATE_ONLY, low - MARGIN_SECONDS, high + MARGIN_SECONDS),
         )
         if path not in fresh
     ]
+    damaged: list[str] = []
     for path, kind, data in rows:
         if path in fresh:
             continue
         try:
-            item = pickle.loads(data)
-        except Exception:  # noqa: BLE001 - any unpickling failure means "read the file again"
-            broken.append(path)
-            continue
-        if kind == ARTICLE and isinstance(item, Article):
-            articles.append(item)
-        elif kind == SKIPPED and isinstance(item, Skipped):
-            skipped.append(item)
-        else:
-            broken.append(path)
-    return broken
+            if kind == ARTICLE:
+                articles.append(decode_article(data))
+            else:
+                skipped.append(decode_skipped(data))
+        except CacheDecodeError:
+            damaged.append(path)
+    return reach, damaged
 
 
 def _rel(article: Article, content_dir: Path) -> str:

@@ -9,7 +9,6 @@ so their bodies are parsed in parallel too.
 from __future__ import annotations
 
 import os
-import pickle
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,15 +22,15 @@ from .frontmatter_read import one_line
 from .models import Article, Skipped
 from .progress import track
 from .quick_date import QUICK_BYTES, far_outside, timestamp_in
+from .state import encode_article, encode_skipped, encode_summary
 
 ARTICLE, SKIPPED, NOT_ARTICLE, DATE_ONLY = 0, 1, 2, 3  # what a row's data holds
 # Below this many files, starting worker processes costs more than it saves (measured: a pool
 # of two costs ~40 ms to start and stop; one core reads ~13,000 front matters a second).
 POOL_MIN_FILES = 2000
 CHUNK = 250  # files per task sent to a worker: small enough to keep both cores busy to the end
-PICKLE = pickle.HIGHEST_PROTOCOL
 
-# path, sig, size, mtime_ns, kind, date_ts, data, summary_key, summary
+# path, sig, size, mtime_ns, kind, date_ts, data, summary_key, summary (data and summary: state.encode_*, JSON)
 Row = tuple[str, int, int, int, int, "float | None", bytes, "str | None", "bytes | None"]
 
 
@@ -67,13 +66,17 @@ class ReadJob:
         return str(self.content_dir)  # pathlib caches it
 
 
-def walk_files(content_dir: Path) -> tuple[dict[str, int], list[Skipped]]:
+def walk_files(content_dir: Path, *, follow_outside_links: bool = False) -> tuple[dict[str, int], list[Skipped]]:
     """{relative path: signature of size and mtime} of every Markdown file `content.scan` reads, and the unreadable ones.
 
     The same rules as `content._walk` (a test holds them equal), but with the stat the cache needs
     and without a Path per file: at 100,000 files those cost a third of a second. Folders are
     listed through a descriptor where the OS allows, so each stat skips the path lookup (-20%).
+    A symbolic link that resolves outside the content folder is a problem, not followed, unless
+    `follow_outside_links` (`content.outside_link`); telling a link costs nothing (the listing says so).
     """
+    root = os.path.realpath(content_dir)
+    outside_link, watch_links = content_mod.outside_link, not follow_outside_links
     files: dict[str, int] = {}
     problems: list[Skipped] = []
     seen: set[str] = set()
@@ -110,7 +113,9 @@ def walk_files(content_dir: Path) -> tuple[dict[str, int], list[Skipped]]:
                 wanted = (name.endswith(suffixes) or name.lower().endswith(suffixes)) and (
                     not bundle or name in indexes
                 )
-                if wanted:
+                # A link out of the content folder is never read (nor its folder walked): content.outside_link.
+                away = outside_link(os.path.join(folder, name), root) if watch_links and entry.is_symlink() else None
+                if wanted and away is None:
                     try:
                         st = entry.stat()
                     except FileNotFoundError:
@@ -129,7 +134,13 @@ def walk_files(content_dir: Path) -> tuple[dict[str, int], list[Skipped]]:
                     is_dir = entry.is_dir()
                 except OSError:
                     is_dir = False
-                if is_dir and name != "_drafts" and (not bundle or name == "_posts"):
+                if not is_dir:
+                    if wanted and away is not None:
+                        problems.append(Skipped(prefix + name, away))
+                elif name != "_drafts" and (not bundle or name == "_posts"):
+                    if away is not None:
+                        problems.append(Skipped(prefix + name + "/", away))
+                        continue
                     folders.append((name, prefix + name))
         finally:
             if fd >= 0:
@@ -164,10 +175,10 @@ def read_row(rel: str, job: ReadJob) -> Row:
         article = content_mod.read_article(source, job.content_dir, job.settings)
     except ArticleError as exc:
         failed = Skipped(content_mod._article_path(rel), one_line(exc.message))
-        return (*head, SKIPPED, None, pickle.dumps(failed, PICKLE), None, None)
+        return (*head, SKIPPED, None, encode_skipped(failed), None, None)
     except Exception as exc:  # noqa: BLE001 - a bug on one odd file must not lose the whole issue
         failed = Skipped(content_mod._article_path(rel), one_line(f"unexpected error: {type(exc).__name__}: {exc}"))
-        return (*head, SKIPPED, None, pickle.dumps(failed, PICKLE), None, None)
+        return (*head, SKIPPED, None, encode_skipped(failed), None, None)
     if article is None:
         return (*head, NOT_ARTICLE, None, b"", None, None)
     date_ts = article.date.timestamp()
@@ -175,7 +186,7 @@ def read_row(rel: str, job: ReadJob) -> Row:
     if job.summary_key is not None and job.window.holds(date_ts):
         summary = summarize_article(article, job.settings)
     key = job.summary_key if summary is not None else None
-    return (*head, ARTICLE, date_ts, pickle.dumps(article, PICKLE), key, summary)
+    return (*head, ARTICLE, date_ts, encode_article(article), key, summary)
 
 
 def _date_only_row(rel: str, job: ReadJob) -> Row | None:
@@ -202,14 +213,14 @@ def _date_only_row(rel: str, job: ReadJob) -> Row | None:
 
 
 def summarize_article(article: Article, settings: Settings) -> bytes | None:
-    """The pickled (tldr, key_figures) of an article; None when its body cannot be read (the pipeline reports it)."""
+    """The encoded (tldr, key_figures) of an article; None when its body cannot be read (the pipeline reports it)."""
     from .summarize import summarize
 
     try:
         body = content_mod.load_body(article)
     except (ArticleError, OSError, UnicodeDecodeError):
         return None
-    return pickle.dumps(summarize(body, article.front_matter, settings.summary), PICKLE)
+    return encode_summary(*summarize(body, article.front_matter, settings.summary))
 
 
 _job: ReadJob | None = None

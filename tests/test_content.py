@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings as hyp_settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
 from digest import yaml_fast
@@ -352,16 +353,40 @@ def test_symlinked_folder_is_read_once(tmp_path: Path, site: Settings) -> None:
     assert [a.path for a in articles] == ["a/x.md"]
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root can read a chmod 000 file")
-def test_unreadable_file_is_reported(tmp_path: Path, site: Settings) -> None:
-    """A file without read permission is reported, and the scan goes on."""
-    path = write(tmp_path, "secret.md", "---\ndate: 2025-01-01\n---\n")
-    path.chmod(0)
-    try:
-        _, skipped = scan(tmp_path, site)
-    finally:
-        path.chmod(0o644)
-    assert [(s.path, s.reason) for s in skipped] == [("secret.md", "cannot read: Permission denied")]
+UNREADABLE_SCAN = """
+import json, sys
+from pathlib import Path
+from digest.config import settings_from_mapping
+from digest.content import scan
+articles, skipped = scan(Path(sys.argv[1]), settings_from_mapping({"site": {"timezone": "Asia/Shanghai"}}))
+print(json.dumps([[a.path for a in articles], [[s.path, s.reason] for s in skipped]]))
+"""
+
+
+def test_unreadable_file_is_reported() -> None:
+    """A file without read permission is reported, and the scan goes on.
+
+    Root reads a chmod 000 file anyway, so the scan runs as `nobody` (see staging.py).
+    """
+    import sys
+
+    from staging import (
+        as_unprivileged,
+        is_root,
+        run,
+        shared_folder,
+        unprivileged_problem,
+    )
+
+    problem = unprivileged_problem() if is_root() else None
+    if problem:
+        pytest.skip(problem)
+    with shared_folder() as folder:
+        write(folder, "ok.md", "---\ndate: 2025-01-01\n---\n")
+        write(folder, "secret.md", "---\ndate: 2025-01-01\n---\n").chmod(0)
+        result = run(as_unprivileged([sys.executable, "-c", UNREADABLE_SCAN, str(folder)]), folder)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [["ok.md"], [["secret.md", "cannot read: Permission denied"]]]
 
 
 def test_read_article_on_a_folder_raises_article_error(tmp_path: Path, site: Settings) -> None:
@@ -459,3 +484,89 @@ def test_yaml_fast_path_agrees_with_pyyaml(doc: dict, style: bool | None, quote:
         if fast is None:
             continue
         assert fast == yaml.safe_load(variant)
+
+
+# --- symbolic links out of the content folder (issue 10) ------------------------------------------
+
+
+def _site_with_links(tmp_path: Path) -> tuple[Path, Path]:
+    """content/ beside private/: links to a private file and folder, and links that stay inside."""
+    content, private = tmp_path / "content", tmp_path / "private"
+    write(private, "diary.md", "---\ntitle: PRIVATE-DIARY\ndate: 2025-01-03\n---\nPRIVATE-TEXT\n")
+    write(private, "notes/n.md", "---\ntitle: PRIVATE-NOTE\ndate: 2025-01-04\n---\n")
+    write(content, "posts/a.md", "---\ntitle: A\ndate: 2025-01-01\n---\n")
+    write(content, "shared/s.md", "---\ntitle: S\ndate: 2025-01-02\n---\n")
+    (content / "posts" / "leak.md").symlink_to(private / "diary.md")
+    (content / "posts" / "notes").symlink_to(private / "notes")
+    (content / "posts" / "alias.md").symlink_to(Path("a.md"))  # relative, stays inside
+    (content / "posts" / "shared").symlink_to(Path("..") / "shared")  # a folder link that stays inside
+    write(tmp_path / "content-old", "old.md", "---\ntitle: PRIVATE-OLD\ndate: 2025-01-05\n---\n")
+    (content / "posts" / "old.md").symlink_to(tmp_path / "content-old" / "old.md")  # a sibling sharing the prefix
+    return content, private
+
+
+def test_link_to_a_file_or_folder_outside_the_content_folder_is_skipped_naming_its_target(tmp_path: Path, site: Settings) -> None:
+    """A link out of the content folder is not read; the warning names the link and where it points."""
+    content, private = _site_with_links(tmp_path)
+    articles, skipped = scan(content, site)
+    assert [a.path for a in articles] == ["posts/a.md", "posts/alias.md", "posts/shared/s.md"]
+    assert all("PRIVATE" not in a.title for a in articles)
+    reasons = {s.path: s.reason for s in skipped}
+    assert set(reasons) == {"posts/leak.md", "posts/notes/", "posts/old.md"}
+    assert str((private / "diary.md").resolve()) in reasons["posts/leak.md"]
+    assert str((private / "notes").resolve()) in reasons["posts/notes/"]
+    assert "outside the content folder" in reasons["posts/leak.md"]
+    assert "content.follow_outside_links" in reasons["posts/leak.md"]
+
+
+def test_follow_outside_links_reads_them(tmp_path: Path) -> None:
+    """With content.follow_outside_links: true, links out of the folder are read like any file."""
+    content, _ = _site_with_links(tmp_path)
+    follow = settings_from_mapping(
+        {"site": {"timezone": "Asia/Shanghai"}, "content": {"dir": str(content), "follow_outside_links": True}}
+    )
+    assert follow.content_dir == content and follow.follow_outside_links
+    articles, skipped = scan(content, follow)
+    assert {a.title for a in articles} >= {"PRIVATE-DIARY", "PRIVATE-NOTE", "PRIVATE-OLD"} and skipped == []
+
+
+def test_content_folder_that_is_itself_a_link_is_read(tmp_path: Path, site: Settings) -> None:
+    """Only links out of the folder's real location count: a content folder reached by a link is fine."""
+    write(tmp_path / "real", "a.md", "---\ntitle: A\ndate: 2025-01-01\n---\n")
+    (tmp_path / "content").symlink_to(tmp_path / "real")
+    (tmp_path / "real" / "b.md").symlink_to(tmp_path / "content" / "a.md")  # inside, by way of the link
+    articles, skipped = scan(tmp_path / "content", site)
+    assert [a.path for a in articles] == ["a.md", "b.md"] and skipped == []
+
+
+def test_link_loops_in_and_out_of_the_folder_do_not_hang(tmp_path: Path) -> None:
+    """File and folder link loops, inside and through the outside, end the scan in both modes."""
+    import signal
+
+    content = tmp_path / "content"
+    write(content, "a.md", "---\ntitle: A\ndate: 2025-01-01\n---\n")
+    (content / "x.md").symlink_to(content / "y.md")
+    (content / "y.md").symlink_to(content / "x.md")
+    (content / "up").symlink_to(content)
+    (tmp_path / "out").symlink_to(content)
+    (content / "round").symlink_to(tmp_path / "out")  # out of the folder's path, back into it
+    (content / "far").symlink_to(tmp_path)  # the parent, which holds the content folder
+    class Hung(Exception):  # not an OSError, which the walker reports and goes on from
+        pass
+
+    def hung(signum: int, frame: object) -> None:
+        raise Hung("the scan did not end: a symlink loop was followed")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)  # a hang fails the test instead of the run
+    try:
+        for follow in (False, True):
+            settings = settings_from_mapping({"content": {"dir": str(content), "follow_outside_links": follow}})
+            articles, skipped = scan(content, settings)
+            assert "a.md" in [a.path for a in articles]
+            reasons = {s.path: s.reason for s in skipped}
+            assert "Too many levels of symbolic links" in reasons["x.md"]
+            assert ("far/" in reasons) is not follow
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import pickle
 import shutil
 import sqlite3
 from datetime import datetime, timedelta
@@ -148,16 +150,105 @@ def test_old_table_layout_is_dropped_and_rebuilt(ten: Path) -> None:
         assert db.execute("SELECT count(*) FROM other_stage").fetchone() == (0,)  # other tables untouched
 
 
-def test_row_that_will_not_unpickle_is_read_again(ten: Path) -> None:
-    """A damaged cache row makes the scan read that one file again and store a good row."""
+def test_row_that_will_not_decode_is_read_again_with_one_warning(ten: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Damaged cache rows make the scan read those files again, store good rows, and say so in one line."""
     settings = settings_for(ten)
     cached_scan(settings.content_dir, settings)
     with sqlite3.connect(settings.state_path) as db:
         db.execute("UPDATE scan_cache SET data = x'00ff00' WHERE path = 'posts/post-6.md'")
-    articles, _, stats = cached_scan(settings.content_dir, settings)
-    assert stats.reread == 1 and len(articles) == 10
+        db.execute("UPDATE scan_cache SET data = '[1,\"article\",{}]' WHERE path = 'posts/post-7.md'")
+        db.execute("UPDATE scan_cache SET data = '[99,\"article\",{}]' WHERE path = 'posts/post-8.md'")  # another version
+    with caplog.at_level(logging.WARNING, logger="digest"):
+        articles, _, stats = cached_scan(settings.content_dir, settings)
+    assert stats.reread == 3 and articles == content.scan(settings.content_dir, settings)[0]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "3 rows did not decode" in warnings[0]
     _, _, stats = cached_scan(settings.content_dir, settings)
     assert stats.reread == 0
+
+
+class _Boom:
+    """Unpickling this creates `marker`: what a crafted state file would do to a digest that unpickles."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (open, (str(self.marker), "w"))
+
+
+def test_crafted_pickle_in_a_row_or_summary_is_never_loaded(ten: Path, tmp_path: Path) -> None:
+    """A pickle placed in the cache (article, skipped file, summary) is dropped and rebuilt, never unpickled."""
+    marker = tmp_path / "pwned"
+    settings = settings_for(ten)
+    (ten / "content" / "posts" / "bad.md").write_text("---\ntitle: [x\n---\n", encoding="utf-8")
+    articles, _, _ = cached_scan(settings.content_dir, settings, summarize=True)
+    for art in articles:
+        art.tldr = "cached"
+    save_summaries(articles, settings)
+    blob = pickle.dumps(_Boom(marker))
+    with sqlite3.connect(settings.state_path) as db:
+        db.execute("UPDATE scan_cache SET data = ? WHERE path IN ('posts/post-2.md', 'posts/bad.md')", (blob,))
+        db.execute("UPDATE scan_cache SET summary = ? WHERE path = 'posts/post-3.md'", (blob,))
+    again, skipped, stats = cached_scan(settings.content_dir, settings)
+    assert again == content.scan(settings.content_dir, settings)[0]
+    missing = summaries_from_cache(again, settings)
+    assert not marker.exists()
+    assert stats.reread == 2 and [s.path for s in skipped] == ["posts/bad.md"]
+    assert [a.path for a in missing] == ["posts/post-2.md", "posts/post-3.md"]  # re-read, and the damaged summary
+
+
+def test_front_matter_of_every_type_comes_back_from_the_cache_exactly(site: Path) -> None:
+    """YAML and TOML values (dates, times, zones, binary, sets, pairs, odd keys, NaN) survive the JSON cache."""
+    posts = site / "content" / "posts"
+    posts.mkdir(parents=True)
+    (posts / "yaml.md").write_text(
+        "---\ntitle: Y\ndate: 2025-07-02 10:00:00+05:30\nday: 2025-01-01\nlocal: 2025-01-01 10:00:00\n"
+        "blob: !!binary aGVsbG8=\nset: !!set {x, y}\npairs: !!omap [{a: 1}, {b: 2}]\n1: int key\n2.5: float key\nnull: none key\n"
+        "\"\\0\": nul key\nnums: [.inf, -0.0, 12345678901234567890]\nnested: {a: [{b: 2025-02-02}]}\n---\nBody.\n",
+        encoding="utf-8",
+    )
+    (posts / "toml.md").write_text(
+        "+++\ntitle = 'T'\ndate = 2025-07-03T07:32:00-07:00\nat = 07:32:00\nlocal = 1979-05-27T07:32:00\n+++\nBody.\n",
+        encoding="utf-8",
+    )
+    (posts / "zone.md").write_text("---\ntitle: Z\ndate: 2025-07-04\n---\nBody.\n", encoding="utf-8")  # site zone
+    settings = settings_for(site)
+    plain = content.scan(settings.content_dir, settings)[0]
+    cached_scan(settings.content_dir, settings)
+    warm, _, stats = cached_scan(settings.content_dir, settings)
+    assert stats.reread == 0 and warm == plain
+
+    def typed(value: object) -> object:  # == says 1 == True and 0.0 == -0.0: compare the types too
+        if isinstance(value, dict):
+            return [(typed(k), typed(v)) for k, v in value.items()]
+        if isinstance(value, (list, tuple)):
+            return (type(value).__name__, [typed(v) for v in value])
+        return (type(value).__name__, repr(value), getattr(value, "tzinfo", None))
+
+    for cold, hot in zip(plain, warm):
+        assert typed(hot.front_matter) == typed(cold.front_matter), cold.path
+        assert hot.date.tzinfo == cold.date.tzinfo
+
+
+def test_outside_links_are_skipped_and_the_setting_switches_them_in_and_out_of_the_cache(site: Path) -> None:
+    """A link out of the content folder is never cached; turning follow_outside_links off again drops its row."""
+    write_article(site, "inside", DAY)
+    private = write_article(site.parent / (site.name + "-private"), "diary", DAY, title="PRIVATE")
+    (site / "content" / "posts" / "leak.md").symlink_to(private)
+    settings = settings_for(site)
+    for _ in range(2):  # cold, then warm
+        articles, skipped, _ = cached_scan(settings.content_dir, settings)
+        assert [a.path for a in articles] == ["posts/inside.md"]
+        assert [(s.path, str(private) in s.reason) for s in skipped] == [("posts/leak.md", True)]
+    from digest.config import ContentSettings
+
+    follow = settings_for(site)
+    follow.content = ContentSettings(dir="content", follow_outside_links=True)
+    articles, skipped, _ = cached_scan(follow.content_dir, follow)
+    assert {a.title for a in articles} == {"Article inside", "PRIVATE"} and skipped == []
+    articles, skipped, stats = cached_scan(settings.content_dir, settings)
+    assert [a.path for a in articles] == ["posts/inside.md"] and stats.deleted == 1
 
 
 def test_state_file_that_is_not_a_database_still_scans(ten: Path) -> None:
@@ -208,13 +299,13 @@ def test_scan_with_summarize_summarizes_the_articles_it_reads_in_the_range(ten: 
     assert len(summaries_from_cache(everything, settings)) == 8
 
 
-def _walked(folder: Path) -> tuple[set[str], set[tuple[str, str]]]:
-    files, problems = walk_files(folder)
+def _walked(folder: Path, follow: bool = False) -> tuple[set[str], set[tuple[str, str]]]:
+    files, problems = walk_files(folder, follow_outside_links=follow)
     return set(files), {(p.path, p.reason) for p in problems}
 
 
-def _reference(folder: Path) -> tuple[set[str], set[tuple[str, str]]]:
-    found = list(content._walk(folder))
+def _reference(folder: Path, follow: bool = False) -> tuple[set[str], set[tuple[str, str]]]:
+    found = list(content._walk(folder, follow_outside_links=follow))
     return {rel for rel, _, problem in found if not problem}, {(rel, p) for rel, _, p in found if p}
 
 
@@ -238,7 +329,21 @@ def test_walk_matches_content_walk_on_odd_trees(tmp_path: Path) -> None:
     (root / "posts" / "loop").symlink_to(root / "posts")
     (root / "linked.md").symlink_to(root / "a.md")
     os.mkfifo(root / "pipe.md")
+    outside = tmp_path / "outside"
+    (outside / "dir").mkdir(parents=True)
+    (outside / "o.md").write_text("---\ntitle: o\ndate: 2025-01-01\n---\n", encoding="utf-8")
+    (outside / "dir" / "in.md").write_text("---\ntitle: i\ndate: 2025-01-01\n---\n", encoding="utf-8")
+    (root / "out.md").symlink_to(outside / "o.md")
+    (root / "outdir").symlink_to(outside / "dir")
+    (root / "outdir.md").symlink_to(outside / "dir")  # a folder with an article's name
+    (root / "out-dangling.md").symlink_to(outside / "gone.md")
+    (root / "posts" / "bundle" / "out.md").symlink_to(outside / "o.md")  # a bundle resource: not read at all
+    (root / "x.md").symlink_to(root / "y.md")
+    (root / "y.md").symlink_to(root / "x.md")
     assert _walked(root) == _reference(root)
+    assert any("outside the content folder" in reason for _, reason in _walked(root)[1])
+    assert _walked(root, follow=True) == _reference(root, follow=True)
+    assert "outdir/in.md" in _walked(root, follow=True)[0]
 
 
 def test_missing_content_folder_gives_no_files(tmp_path: Path) -> None:
