@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
-import re
 import signal
 import sqlite3
 import subprocess
@@ -49,26 +47,31 @@ def test_rerun_sends_only_to_recipients_not_yet_sent(tmp_path: Path) -> None:
     assert (report.sent, report.sent_now, report.total) == (6, 1, 6)
 
 
-def test_a_row_left_sending_is_ambiguous_and_not_resent_unless_asked(tmp_path: Path) -> None:
-    """A run that died mid-transaction leaves `sending`: the next run reports it ambiguous; --resend-ambiguous sends it."""
+def set_state(settings, recipient: str, state: str) -> None:  # noqa: ANN001
+    conn = sqlite3.connect(settings.state_path)
+    conn.execute("UPDATE outbox SET state = ? WHERE recipient = ?", (state, recipient))
+    conn.commit()
+    conn.close()
+
+
+def test_rows_a_dead_run_left_claimed_are_sent_and_data_sent_ones_sent_again_once(tmp_path: Path) -> None:
+    """A run that died leaves `claimed` (sent by the next run, no warning) and `data-sent` (ambiguous: sent again once, never twice)."""
     settings = delivery_settings(tmp_path)
     issue = make_issue()
     backend = MemoryBackend()
     send_issue(settings, issue, addresses(3), backend=backend, render=fake_render, progress=False)
-    conn = sqlite3.connect(settings.state_path)
-    conn.execute("UPDATE outbox SET state = 'sending' WHERE recipient = ?", ("reader001@example.org",))
-    conn.execute("UPDATE outbox SET state = 'pending' WHERE recipient = ?", ("reader002@example.org",))
-    conn.commit()
-    conn.close()
+    set_state(settings, "reader001@example.org", "data-sent")
+    set_state(settings, "reader002@example.org", "claimed")
     report = send_issue(settings, issue, addresses(3), backend=backend, render=fake_render, progress=False)
-    assert [m.recipient for m in backend.outbox][3:] == ["reader002@example.org"]
-    assert report.ambiguous == 1 and report.exit_code == 1
-    assert any("reader001@example.org" in w for w in report.warnings)
-    again = send_issue(
-        settings, issue, addresses(3), backend=backend, render=fake_render, progress=False, resend_ambiguous=True
-    )
-    assert [m.recipient for m in backend.outbox][4:] == ["reader001@example.org"]
-    assert again.complete and again.exit_code == 0
+    assert sorted(m.recipient for m in backend.outbox[3:]) == ["reader001@example.org", "reader002@example.org"]
+    assert report.complete and report.exit_code == 0 and report.ambiguous == 0
+    assert [w for w in report.warnings if "reader001@example.org" in w and "sending it again once" in w]
+    assert not [w for w in report.warnings if "reader002" in w]
+    set_state(settings, "reader001@example.org", "data-sent")  # its one resend died too
+    again = send_issue(settings, issue, addresses(3), backend=backend, render=fake_render, progress=False)
+    assert len(backend.outbox) == 5 and again.ambiguous == 1 and again.resendable == 0
+    assert again.complete and again.exit_code == 1
+    assert states(settings)["reader001@example.org"] == "ambiguous"
 
 
 def test_outbox_summary_counts_each_state(tmp_path: Path) -> None:
@@ -128,8 +131,8 @@ def test_451_storm_and_dropped_connections_end_with_every_deliverable_sent_once(
     assert len(failed) == 2 and all("550" in line for line in failed)
 
 
-def test_temporary_failures_give_up_after_max_attempts(tmp_path: Path) -> None:
-    """A recipient answered 451 every time is tried smtp.max_attempts times, then recorded as failed."""
+def test_temporary_failures_give_up_for_this_run_after_max_attempts(tmp_path: Path) -> None:
+    """A recipient answered 451 every time is tried smtp.max_attempts times, then left `exhausted`, not failed."""
     settings = delivery_settings(tmp_path, smtp={"max_attempts": 3, "retry_base_seconds": 0.001})
     tries: list[str] = []
 
@@ -143,20 +146,56 @@ def test_temporary_failures_give_up_after_max_attempts(tmp_path: Path) -> None:
         settings, make_issue(), addresses(2), backend=MemoryBackend(respond), render=fake_render, progress=False
     )
     assert len(tries) == 3
-    assert report.failed == 1 and report.sent == 1
-    assert "gave up after 3 attempts: 451 busy" in report.failures[0]
+    assert (report.exhausted, report.failed, report.sent) == (1, 0, 1)
+    assert not report.complete and report.exit_code == 1
+    assert "exhausted: reader000@example.org: gave up for this run after 3 attempts: 451 busy" in report.failures[0]
 
 
-def test_connection_lost_after_the_final_dot_is_ambiguous_and_not_resent(tmp_path: Path) -> None:
-    """The server takes a message and vanishes before replying: that recipient is ambiguous, the others sent once."""
+def test_a_reply_lost_after_the_final_dot_is_sent_again_once_not_twice(tmp_path: Path) -> None:
+    """The server takes reader002's message and vanishes before replying, every time: ambiguous; the next run sends it
+    again once (same Message-ID); the run after that does not; the others get one message each."""
     inbox = FaultyInbox(Faults(vanish_after_data={"reader002@example.org"}))
     with serve(inbox) as port:
         settings = delivery_settings(tmp_path, port)
-        report = send_issue(settings, make_issue(), addresses(5), render=fake_render, progress=False)
-        again = send_issue(settings, make_issue(), addresses(5), render=fake_render, progress=False)
-    assert set(inbox.counts().values()) == {1} and len(inbox.counts()) == 5
-    assert report.ambiguous == 1 and report.sent == 4
-    assert again.sent_now == 0 and again.ambiguous == 1
+        first = send_issue(settings, make_issue(), addresses(5), render=fake_render, progress=False)
+        assert (first.ambiguous, first.resendable, first.sent) == (1, 1, 4)
+        assert not first.complete  # its one resend is still to do
+        second = send_issue(settings, make_issue(), addresses(5), render=fake_render, progress=False)
+        third = send_issue(settings, make_issue(), addresses(5), render=fake_render, progress=False)
+    counts = inbox.counts()
+    assert counts.pop("reader002@example.org") == 2
+    assert set(counts.values()) == {1} and len(counts) == 4
+    repeats = [m["Message-ID"] for m in inbox.messages() if m["To"].addresses[0].addr_spec == "reader002@example.org"]
+    assert len(set(repeats)) == 1
+    assert (second.sent_now, second.ambiguous, second.resendable) == (0, 1, 0)
+    assert second.complete and second.exit_code == 1  # nothing left to do, but not clean
+    assert (third.sent_now, third.ambiguous) == (0, 1) and third.complete
+
+
+def test_a_reply_lost_once_then_a_healthy_server_ends_sent(tmp_path: Path) -> None:
+    """Ambiguous after a lost reply, then the server behaves: the rerun's resend is answered 250 and the row ends `sent`."""
+    inbox = FaultyInbox(Faults(vanish_after_data={"reader001@example.org"}))
+    with serve(inbox) as port:
+        settings = delivery_settings(tmp_path, port)
+        send_issue(settings, make_issue(), addresses(3), render=fake_render, progress=False)
+        inbox.faults.vanish_after_data.clear()
+        again = send_issue(settings, make_issue(), addresses(3), render=fake_render, progress=False)
+    assert inbox.counts()["reader001@example.org"] == 2
+    assert (again.sent, again.sent_now, again.ambiguous) == (3, 1, 0) and again.exit_code == 0
+
+
+def test_no_resend_ambiguous_leaves_them_unsent_and_the_send_incomplete(tmp_path: Path) -> None:
+    """resend_ambiguous=False (--no-resend-ambiguous) never sends an ambiguous row again; a later plain run does, once."""
+    inbox = FaultyInbox(Faults(vanish_after_data={"reader001@example.org"}))
+    with serve(inbox) as port:
+        settings = delivery_settings(tmp_path, port)
+        send_issue(settings, make_issue(), addresses(3), render=fake_render, progress=False)
+        inbox.faults.vanish_after_data.clear()
+        kept = send_issue(settings, make_issue(), addresses(3), render=fake_render, progress=False, resend_ambiguous=False)
+        assert inbox.counts()["reader001@example.org"] == 1
+        assert (kept.sent_now, kept.ambiguous, kept.resendable) == (0, 1, 1) and not kept.complete
+        send_issue(settings, make_issue(), addresses(3), render=fake_render, progress=False)
+    assert inbox.counts()["reader001@example.org"] == 2
 
 
 def test_parallel_connections_each_claim_their_own_rows(tmp_path: Path) -> None:
@@ -239,55 +278,6 @@ def start_send(site: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def ambiguous_in(stderr: str) -> set[str]:
-    return {m.lower() for m in re.findall(r"^ambiguous: (\S+):", stderr, re.M)}
-
-
-def test_sigkill_at_random_points_never_loses_or_doubles(tmp_path: Path) -> None:
-    """Five times: kill -9 a send to 500 at a random point, rerun: one message each, repeats only if reported ambiguous."""
-    inbox = Inbox()
-    rng = random.Random(int(os.environ.get("DIGEST_KILL_SEED", time.time_ns() % 10_000)))
-    with serve(inbox) as port:
-        site, issue_id = make_site(tmp_path, port, 500)
-        everyone = set(addresses(500))
-        for trial in range(5):
-            with inbox.lock:
-                inbox.received.clear()
-            state = f"trial-{trial}.sqlite"
-            args = [issue_id, "--recipients", "subscribers.csv", "--state", state]
-            kill_at, delay = rng.randint(1, 450), rng.uniform(0, 0.004)
-            proc = start_send(site, *args)
-
-            def maybe_kill(count: int, proc: subprocess.Popen[str] = proc, kill_at: int = kill_at, delay: float = delay) -> None:
-                if count == kill_at:
-                    threading.Timer(delay, proc.send_signal, (signal.SIGKILL,)).start()
-
-            inbox.on_message = maybe_kill
-            proc.communicate(timeout=300)
-            inbox.on_message = None
-            assert proc.returncode == -signal.SIGKILL, f"trial {trial}: not killed (kill_at={kill_at})"
-            first = inbox.counts()
-            assert set(first.values()) <= {1}, f"trial {trial}: a repeat before any rerun"
-
-            rerun = digest(site, "send", *args)
-            assert rerun.returncode in (0, 1), rerun.stderr
-            ambiguous = ambiguous_in(rerun.stderr)
-            print(f"trial {trial}: killed after message {kill_at} (+{delay * 1000:.1f} ms), ambiguous: {sorted(ambiguous)}")
-            assert len(ambiguous) <= 1, f"trial {trial}: more ambiguous than connections: {ambiguous}"
-            counts = inbox.counts()
-            assert set(counts) | ambiguous == everyone, f"trial {trial} (kill_at={kill_at}): someone lost"
-            assert set(counts.values()) == {1}, f"trial {trial}: a message doubled without --resend-ambiguous"
-
-            if ambiguous:
-                resend = digest(site, "send", *args, "--resend-ambiguous")
-                assert resend.returncode == 0, resend.stderr
-                counts = inbox.counts()
-                assert set(counts) == everyone
-                assert {a for a, n in counts.items() if n > 1} <= ambiguous
-            status = digest(site, "status", issue_id, "--state", state)
-            assert f"sent: {500}" in status.stdout, status.stdout
-
-
 def test_sigterm_finishes_the_message_in_flight_and_a_rerun_completes(tmp_path: Path) -> None:
     """SIGTERM mid-send: the message in flight is finished and recorded, nothing is ambiguous; a rerun sends the rest once."""
     inbox = Inbox()
@@ -310,17 +300,215 @@ def test_sigterm_finishes_the_message_in_flight_and_a_rerun_completes(tmp_path: 
     assert set(counts) == set(addresses(200)) and set(counts.values()) == {1}
 
 
-def test_claims_survive_in_the_database_file(tmp_path: Path) -> None:
-    """A claim is visible to another connection at once (committed), before any outcome is recorded."""
+def test_a_claim_is_committed_and_goes_back_to_pending_when_a_run_dies_before_data(tmp_path: Path) -> None:
+    """claim -> `claimed` (visible to another connection at once); a new run puts it back to pending, attempt not
+    counted. After mark_data -> `data-sent`; a new run makes it ambiguous and queues its one resend."""
     settings = delivery_settings(tmp_path)
     outbox = Outbox.open(settings.state_path)
     outbox.add("i", "run", [("a@example.org", "a@example.org", None, None)])
     item = outbox.claim("i", "run")
-    assert item is not None
-    outbox.wait_durable()
-    assert states(settings) == {"a@example.org": "sending"}
+    assert item is not None and item.attempts == 1
+    assert states(settings) == {"a@example.org": "claimed"}
     outbox.close()
     reopened = Outbox.open(settings.state_path)
-    assert reopened.recover("i") == ["a@example.org"]
+    done = reopened.recover("i")
+    assert (done.ambiguous, done.resent, done.requeued) == ([], [], 1)
+    assert states(settings) == {"a@example.org": "pending"}
+    reopened.add("i", "run2", [("a@example.org", "a@example.org", None, None)])
+    item = reopened.claim("i", "run2")
+    assert item is not None and item.attempts == 1
+    reopened.mark_data(item)()
+    assert states(settings) == {"a@example.org": "data-sent"}
     reopened.close()
+    third = Outbox.open(settings.state_path)
+    done = third.recover("i", resend_ambiguous=False)
+    assert done.ambiguous == ["a@example.org"] and done.resent == []
     assert states(settings) == {"a@example.org": "ambiguous"}
+    assert third.recover("i").resent == ["a@example.org"]
+    assert states(settings) == {"a@example.org": "pending"}
+    third.close()
+
+
+# -- the data-sent mark, seen from the server ------------------------------------------------------
+
+
+class StateWatchingInbox(Inbox):
+    """An Inbox that reads the sender's outbox row at RCPT and at the end of DATA, through its own connection."""
+
+    def __init__(self, state_path: Path) -> None:
+        super().__init__()
+        self.state_path = state_path
+        self.seen: list[tuple[str, str, str]] = []
+
+    def row_state(self, address: str) -> str:
+        conn = sqlite3.connect(self.state_path)
+        try:
+            return conn.execute("SELECT state FROM outbox WHERE recipient = ?", (address.lower(),)).fetchone()[0]
+        finally:
+            conn.close()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: ANN001, ANN201
+        self.seen.append(("RCPT", address, self.row_state(address)))
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201
+        for address in envelope.rcpt_tos:
+            self.seen.append(("DATA", address, self.row_state(address)))
+        return self.accept(session, envelope)
+
+
+def test_the_durable_mark_is_made_after_rcpt_and_before_the_final_dot(tmp_path: Path) -> None:
+    """At RCPT TO the row is still `claimed` (a kill there is safe to resend); when the server has the whole message,
+    it already reads `data-sent` (a kill after that is ambiguous, never lost)."""
+    settings = delivery_settings(tmp_path)
+    inbox = StateWatchingInbox(settings.state_path)
+    with serve(inbox) as port:
+        settings = delivery_settings(tmp_path, port)
+        report = send_issue(settings, make_issue(), addresses(3), render=fake_render, progress=False)
+    assert report.complete and report.sent_now == 3
+    assert [(stage, state) for stage, _, state in inbox.seen] == [("RCPT", "claimed"), ("DATA", "data-sent")] * 3
+
+
+# -- temporary and permanent failures, then a rerun ------------------------------------------------
+
+
+def test_451_until_max_attempts_then_a_healthy_server_gets_every_message_on_the_next_run(tmp_path: Path) -> None:
+    """Every RCPT answered 451 until smtp.max_attempts: all `exhausted`, the send incomplete; the next run, against a
+    server that recovered, delivers each of them once."""
+    inbox = FaultyInbox(Faults(tempfail_first=10_000))
+    with serve(inbox) as port:
+        settings = delivery_settings(tmp_path, port, smtp={"max_attempts": 3, "retry_base_seconds": 0.001})
+        first = send_issue(settings, make_issue(), addresses(4), render=fake_render, progress=False)
+        assert inbox.tempfailed == 12 and not inbox.received
+        assert (first.exhausted, first.failed, first.sent) == (4, 0, 0)
+        assert not first.complete and first.exit_code == 1
+        inbox.faults.tempfail_first = 0
+        second = send_issue(settings, make_issue(), addresses(4), render=fake_render, progress=False)
+    assert inbox.counts() == {a: 1 for a in addresses(4)}
+    assert second.complete and second.exit_code == 0 and second.sent_now == 4
+
+
+class SlowRcptInbox(Inbox):
+    """Answers RCPT only after `delay` seconds while `slow` is set (a server slower than smtp.timeout)."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+        self.slow = True
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: ANN001, ANN201
+        import asyncio
+
+        if self.slow:
+            await asyncio.sleep(self.delay)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+def test_a_slow_rcpt_that_times_out_every_attempt_is_delivered_by_the_next_run(tmp_path: Path) -> None:
+    """RCPT slower than smtp.timeout on every attempt: timed out, out of attempts, then sent by the next run."""
+    inbox = SlowRcptInbox(delay=0.5)
+    with serve(inbox) as port:
+        settings = delivery_settings(tmp_path, port, smtp={"max_attempts": 2, "retry_base_seconds": 0.001, "timeout": 0.1})
+        first = send_issue(settings, make_issue(), addresses(2), render=fake_render, progress=False)
+        assert first.exhausted == 2 and not inbox.received and not first.complete
+        inbox.slow = False
+        second = send_issue(settings, make_issue(), addresses(2), render=fake_render, progress=False)
+    assert inbox.counts() == {a: 1 for a in addresses(2)}
+    assert second.complete and second.exit_code == 0
+
+
+def test_permanent_failures_stay_failed_until_retry_failed(tmp_path: Path) -> None:
+    """A 550 is final for plain reruns (the send is complete, exit 1); retry_failed (--retry-failed) sends it again."""
+    inbox = FaultyInbox(Faults(reject={"reader001@example.org"}))
+    with serve(inbox) as port:
+        settings = delivery_settings(tmp_path, port)
+        first = send_issue(settings, make_issue(), addresses(3), render=fake_render, progress=False)
+        assert (first.failed, first.sent) == (1, 2) and first.complete and first.exit_code == 1
+        inbox.faults.reject.clear()  # the owner fixed something
+        plain = send_issue(settings, make_issue(), addresses(3), render=fake_render, progress=False)
+        assert plain.sent_now == 0 and plain.failed == 1
+        fixed = send_issue(settings, make_issue(), addresses(3), render=fake_render, progress=False, retry_failed=True)
+    assert inbox.counts() == {a: 1 for a in addresses(3)}
+    assert fixed.sent_now == 1 and fixed.complete and fixed.exit_code == 0
+
+
+# -- what `complete` means ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("counts", "complete"),
+    [
+        ({"sent": 3}, True),
+        ({"sent": 2, "failed": 1}, True),  # permanent: nothing more to do without --retry-failed
+        ({"sent": 2, "ambiguous": 1}, True),  # already sent again once
+        ({"sent": 2, "ambiguous": 1, "resendable": 1}, False),  # its one resend is still due
+        ({"sent": 2, "exhausted": 1}, False),
+        ({"sent": 2, "deferred": 1}, False),
+        ({"sent": 2, "pending": 1}, False),
+        ({"sent": 2, "in_flight": 1}, False),
+    ],
+)
+def test_complete_means_nothing_left_to_do(counts: dict[str, int], complete: bool) -> None:
+    """SendReport.complete is true exactly when no row is left to do, whatever failed for good."""
+    from digest.delivery.report import SendReport
+
+    report = SendReport("i", total=3, **counts)
+    assert report.complete is complete
+    assert report.exit_code == (0 if counts == {"sent": 3} else 1)
+
+
+# -- a state file from digest 0.1 ------------------------------------------------------------------
+
+OUTBOX_0_1 = """
+CREATE TABLE outbox (
+    issue_id TEXT NOT NULL, recipient TEXT NOT NULL, address TEXT NOT NULL, name TEXT, topics TEXT,
+    state TEXT NOT NULL DEFAULT 'pending'
+          CHECK (state IN ('pending','sending','sent','deferred','failed','skipped','ambiguous')),
+    attempts INTEGER NOT NULL DEFAULT 0, retry_at REAL, reply TEXT NOT NULL DEFAULT '', run_id TEXT,
+    updated_at TEXT NOT NULL, PRIMARY KEY (issue_id, recipient)
+);
+CREATE INDEX outbox_claim ON outbox (issue_id, run_id, state);
+"""
+
+
+def test_a_0_1_state_file_is_migrated_and_its_leftovers_sent(tmp_path: Path) -> None:
+    """0.1's `sending` becomes ambiguous (sent again once), its "gave up after N attempts" failures are retried, a 550
+    stays failed, sent stays sent; the new table enforces the new states."""
+    settings = delivery_settings(tmp_path)
+    conn = sqlite3.connect(settings.state_path)
+    conn.executescript(OUTBOX_0_1)
+    old = [
+        ("reader000@example.org", "sent", "250 OK"), ("reader001@example.org", "sending", ""),
+        ("reader002@example.org", "failed", "gave up after 5 attempts: RCPT TO: 451 4.3.0 try again later"),
+        ("reader003@example.org", "failed", "RCPT TO: 550 5.1.1 no such mailbox here"),
+    ]
+    conn.executemany(
+        "INSERT INTO outbox (issue_id, recipient, address, state, attempts, reply, run_id, updated_at)"
+        " VALUES ('2025-07-01_2025-07-08', ?, ?, ?, 5, ?, 'old', '2025-07-01T00:00:00+00:00')",
+        [(a, a, state, reply) for a, state, reply in old],
+    )
+    conn.commit()
+    conn.close()
+    (summary,) = outbox_summary(sqlite3.connect(settings.state_path), "2025-07-01_2025-07-08")
+    assert {k: v for k, v in summary.counts.items() if v} == {"sent": 1, "ambiguous": 1, "exhausted": 1, "failed": 1}
+    backend = MemoryBackend()
+    report = send_issue(settings, make_issue(), addresses(4), backend=backend, render=fake_render, progress=False)
+    assert sorted(m.recipient for m in backend.outbox) == ["reader001@example.org", "reader002@example.org"]
+    assert (report.sent, report.failed) == (3, 1) and report.complete
+    conn = sqlite3.connect(settings.state_path)
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute("UPDATE outbox SET state = 'sending'")
+    assert conn.execute("SELECT value FROM outbox_meta WHERE key = 'schema_version'").fetchone() == ("2",)
+    conn.close()
+
+
+def test_status_line_shows_every_state() -> None:
+    """`digest status ISSUE` counts each state, and says how many ambiguous rows the next run sends again."""
+    from digest.delivery.outbox import SUMMARY_STATES, IssueSummary
+
+    line = IssueSummary("i", {"sent": 5, "exhausted": 2, "ambiguous": 3, "data-sent": 1}, resendable=2).line()
+    for state in ("sent: 5", "exhausted: 2", "ambiguous: 3 (2 to send again)", "data-sent: 1", "claimed: 0", "failed: 0"):
+        assert state in line
+    assert {"claimed", "data-sent", "exhausted"} <= set(SUMMARY_STATES)

@@ -32,32 +32,47 @@ def _echo_lines(lines: list[str], prefix: str = "") -> None:
 )
 @click.option("--dry-run", is_flag=True, help="List who would get what, and send nothing.")
 @click.option(
-    "--resend-ambiguous", is_flag=True,
-    help="Also send again to recipients whose message may or may not have gone out when a run died "
-    "mid-transaction (their Message-ID is the same, so a receiving system can drop the repeat).",
+    "--resend-ambiguous/--no-resend-ambiguous", default=True, show_default=True,
+    help="Send once more to recipients whose message may or may not have been taken (a run died, or the "
+    "connection was lost, between DATA and the server's reply): never more than once, with the same "
+    "Message-ID, so a receiving system can drop the repeat. --no-resend-ambiguous prefers a miss to a repeat.",
+)
+@click.option(
+    "--retry-failed", is_flag=True,
+    help="Also send again to recipients that failed permanently (5xx), e.g. after fixing the sender or the "
+    "server. Temporary failures that ran out of attempts are retried by every run without it.",
 )
 @click.option("--strict", is_flag=True, help="Refuse to send when any recipient address was malformed.")
+@click.option(
+    "--state-reset", is_flag=True,
+    help="Go on although the state file is missing, empty or lacks sends that the issues' manifests record "
+    "(digest refuses otherwise): readers who already had an issue may get it again.",
+)
 @config_options()
 @pass_settings_keys
 def send_command(
     settings: Settings, issue: str, to: tuple[str, ...], recipients_file: str | None, dry_run: bool,
-    resend_ambiguous: bool, strict: bool,
+    resend_ambiguous: bool, retry_failed: bool, strict: bool, state_reset: bool,
 ) -> None:
     """Send a built ISSUE (its id, or the path of its .html) over SMTP, one message per recipient.
 
     Every recipient is a row in the state database's outbox; rerunning the same command after
-    any interruption sends only to those not yet sent. Temporary failures are retried with
-    back-off (smtp.max_attempts); permanent ones are recorded and the run goes on. SIGTERM or
-    Ctrl-C finishes the message in flight, records where it stopped and exits. SMTP settings
-    come from config.yaml and DIGEST_SMTP_HOST/PORT/SECURITY/USER/FROM; the password only
-    from DIGEST_SMTP_PASSWORD. Exit status: 0 when every recipient was sent (or skipped),
-    1 when any failed, is ambiguous or is left to do, 3 when the server is unreachable or
-    refuses the login.
+    any interruption sends only to those not yet sent, plus, once, to those left ambiguous
+    (see --resend-ambiguous). Temporary failures are retried with back-off
+    (smtp.max_attempts), and again by the next run when they run out of attempts; permanent
+    ones are recorded and the run goes on (--retry-failed). SIGTERM or Ctrl-C finishes the
+    message in flight, records where it stopped and exits. SMTP settings come from
+    config.yaml and DIGEST_SMTP_HOST/PORT/SECURITY/USER/FROM; the password only from
+    DIGEST_SMTP_PASSWORD. Exit status: 0 when every recipient was sent (or skipped), 1 when
+    any failed, is ambiguous or is left to do, 3 when the server is unreachable or refuses
+    the login.
     """
     from ..delivery.recipients import collect_recipients
     from ..delivery.sender import send_issue
     from ..manifest import load_issue
+    from ..state import check_state_continuity
 
+    check_state_continuity(settings, state_reset=state_reset)  # a deleted or emptied state file must not resend
     csv_path: Path | None = Path(recipients_file) if recipients_file else None
     if csv_path is None and not to:
         if not settings.mail.recipients:
@@ -73,7 +88,8 @@ def send_command(
     stop_event = threading.Event()
     with stop_on_signals(stop_event):
         report = send_issue(
-            settings, loaded, recipients, dry_run=dry_run, resend_ambiguous=resend_ambiguous, stop_event=stop_event,
+            settings, loaded, recipients, dry_run=dry_run, resend_ambiguous=resend_ambiguous,
+            retry_failed=retry_failed, stop_event=stop_event,
         )
     for line in report.planned:
         click.echo(line)
@@ -82,10 +98,14 @@ def send_command(
     if report.error:
         click.echo(f"Error: {report.error}", err=True)
     if report.ambiguous and not dry_run:
+        again = (
+            f"{report.resendable} of them will be sent again, once, by the next `digest send` without "
+            "--no-resend-ambiguous" if report.resendable else "each was already sent again once, and is not sent again"
+        )
+        click.echo(f"{report.ambiguous} ambiguous: they may or may not have received the issue; {again}.", err=True)
+    if report.exhausted and not dry_run:
         click.echo(
-            f"{report.ambiguous} ambiguous: they may or may not have received the issue; "
-            "`digest send --resend-ambiguous` sends them again.",
-            err=True,
+            f"{report.exhausted} out of attempts on temporary failures: the next run tries them again.", err=True
         )
     click.echo(report.summary_line(), err=True)
     if report.complete and not dry_run:
@@ -107,7 +127,7 @@ def send_command(
 @pass_settings_keys
 def status_command(settings: Settings, issue: str | None, show_all: bool) -> None:
     """What the outbox recorded: for ISSUE, its counts and every recipient not sent; else the recent issues."""
-    from ..delivery.outbox import Outbox
+    from ..delivery.outbox import NOT_SENT_STATES, Outbox
     from ..state import connect
 
     path = settings.state_path
@@ -125,7 +145,7 @@ def status_command(settings: Settings, issue: str | None, show_all: bool) -> Non
         for line in summaries:
             click.echo(line)
         if issue:
-            rows = Outbox(conn).rows(issue, ("failed", "ambiguous", "deferred", "sending", "pending"))
+            rows = Outbox(conn).rows(issue, NOT_SENT_STATES)
             shown = rows if show_all else rows[:MAX_LINES]
             for row in shown:
                 click.echo(f"  {row['state']}: {row['address']}: {row['reply'] or '-'} (attempts {row['attempts']})")
@@ -137,16 +157,22 @@ def status_command(settings: Settings, issue: str | None, show_all: bool) -> Non
 
 def _echo_ticks(path: Path) -> None:
     """The schedule's recent ticks, so that "nothing new this week" never reads as a failure."""
-    from ..schedule_state import ScheduleState
+    from ..schedule_state import ScheduleState, send_progress
 
     with ScheduleState(path) as state:
         ticks = state.recent(10)
+        # An unfinished or given-up send: how far it got, read now from the outbox.
+        progress = {
+            t["issue_id"]: send_progress(state.conn, t["issue_id"]) for t in ticks
+            if t["issue_id"] and (t["outcome"] in ("unfinished", "gave-up") or t["outcome"].startswith("failed-at"))
+        }
     if not ticks:
         return
     click.echo("Recent scheduled ticks:")
     for t in ticks:
         number = f"issue {t['number']}" if t["number"] else "no issue"
-        detail = f" ({t['detail']})" if t["detail"] and not t["outcome"] == "written" else ""
+        text = "; ".join(x for x in (progress.get(t["issue_id"]) if t["outcome"] != "sent" else None, t["detail"]) if x)
+        detail = f" ({text})" if text and not t["outcome"] == "written" else ""
         click.echo(f"  {t['tick']}: {t['outcome']}, {number}, {t['articles']} articles, "
                    f"{t['recipients']} recipients{detail}")
     click.echo("Issues sent:")

@@ -27,12 +27,15 @@ def send_built_issue(
     *,
     stop_event: threading.Event | None = None,
     progress: bool | None = None,
-    resend_ambiguous: bool = False,
+    resend_ambiguous: bool = True,
 ) -> SendReport:
-    """Send the issue built under `issue_id` (its manifest in the out folder); resumes where a run stopped."""
-    from ..manifest import load_issue
+    """Send the issue built under `issue_id` (its manifest in the out folder); resumes where a run stopped.
 
+    Resumes as a rerun of `digest send` does: ambiguous rows are sent again once (`resend_ambiguous`).
+    Raises DeliveryError when the server cannot be reached at all.
+    """
     from ..archive_page import archive_sent_issue
+    from ..manifest import load_issue
 
     issue = load_issue(settings, issue_id)
     report = send_issue(

@@ -16,6 +16,9 @@ from types import TracebackType
 from typing import Literal
 
 Status = Literal["sent", "temporary", "permanent", "ambiguous"]
+# Called at the start of DATA (for SMTP: the recipient accepted, no byte of the message sent yet);
+# may return a wait to call before the message can be accepted (the final ".").
+BeforeData = Callable[[], Callable[[], None] | None]
 
 
 @dataclass(frozen=True)
@@ -51,16 +54,23 @@ class Backend:
     ) -> None:
         self.close()
 
-    def deliver(
-        self, sender: str, recipient: str, data: bytes, before_data: Callable[[], None] | None = None
-    ) -> Outcome:
+    def deliver(self, sender: str, recipient: str, data: bytes, before_data: BeforeData | None = None) -> Outcome:
         """Send one message to one recipient.
 
-        `before_data` is called before the message can be accepted (for SMTP: before the
-        final "." of DATA; the outbox's durable mark waits there); if it raises, the message
-        is not delivered and the exception propagates.
+        `before_data` is called once nothing stands between us and sending the message but
+        the message itself (for SMTP: the recipient accepted, DATA sent, no byte of the
+        message yet): the outbox marks the row
+        `data-sent` there. If it returns a function, that is called before the message can be
+        accepted (for SMTP: before the final "."; the mark's fsync is awaited there). If either
+        raises, the message is not delivered and the exception propagates.
         """
         raise NotImplementedError
+
+    @staticmethod
+    def _before_data(before_data: BeforeData | None) -> None:
+        """For backends that deliver in one step: the mark, then its wait, before the message."""
+        if before_data is not None and (wait := before_data()) is not None:
+            wait()
 
     def send_messages(self, messages: Sequence[EmailMessage]) -> int:
         """Send each message to every address in its To/Cc/Bcc; return how many were sent."""

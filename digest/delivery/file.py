@@ -5,10 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Callable
 from pathlib import Path
 
-from .base import Backend, Outcome
+from .base import Backend, BeforeData, Outcome
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]+")
 _MESSAGE_ID = re.compile(rb"^Message-ID:\s*<([^>\r\n]+)>", re.I | re.M)
@@ -25,11 +24,8 @@ class FileBackend(Backend):
     def open(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
 
-    def deliver(
-        self, sender: str, recipient: str, data: bytes, before_data: Callable[[], None] | None = None
-    ) -> Outcome:
-        if before_data is not None:
-            before_data()
+    def deliver(self, sender: str, recipient: str, data: bytes, before_data: BeforeData | None = None) -> Outcome:
+        self._before_data(before_data)
         self.folder.mkdir(parents=True, exist_ok=True)
         found = _MESSAGE_ID.search(data, 0, data.find(b"\r\n\r\n"))
         ident = hashlib.sha256(found.group(1) if found else data).hexdigest()[:8]

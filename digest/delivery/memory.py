@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 
-from .base import Backend, Outcome
+from .base import Backend, BeforeData, Outcome
 from .message import parse_message
 
 
@@ -40,14 +40,11 @@ class MemoryBackend(Backend):
         with self._lock:
             self.opened += 1
 
-    def deliver(
-        self, sender: str, recipient: str, data: bytes, before_data: Callable[[], None] | None = None
-    ) -> Outcome:
+    def deliver(self, sender: str, recipient: str, data: bytes, before_data: BeforeData | None = None) -> Outcome:
         outcome = self.respond(recipient) if self.respond else None
         if outcome is not None and outcome.status != "sent":
             return outcome
-        if before_data is not None:
-            before_data()
+        self._before_data(before_data)
         with self._lock:
             self.outbox.append(Sent(sender, recipient, data))
         return outcome or Outcome("sent", "250 kept in memory")

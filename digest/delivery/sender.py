@@ -1,13 +1,16 @@
 """Send one issue to its recipients through the outbox: never lost, never doubled, resumable.
 
-The order: enrol every recipient in the outbox; turn rows a dead run left `sending` into
-`ambiguous`; render once per distinct topic set; open the first connection (a server that
+The order: settle what earlier runs left (outbox.recover: rows left `claimed` go back to
+pending, rows left `data-sent` become ambiguous, ambiguous rows not yet sent again go back to
+pending once, rows that ran out of attempts go back to pending); enrol every recipient in
+the outbox; render once per distinct topic set; open the first connection (a server that
 is down or refuses the login fails here, in one line, before anything is claimed); then
-`smtp.connections` workers, each with its own connection, claim rows one at a time
-(durably marked `sending`), send, and record the outcome. Temporary failures come back
-after `retry_base_seconds * 2**(attempt-1)` until `max_attempts`; permanent ones are
-recorded and the run goes on. `stop_event` (SIGTERM, Ctrl-C) ends the run after the
-messages in flight are finished and recorded.
+`smtp.connections` workers, each with its own connection, claim rows one at a time, mark
+each `data-sent` (fsynced) at the start of DATA, send, and record the outcome. Temporary
+failures come back after `retry_base_seconds * 2**(attempt-1)` until `max_attempts`, then
+wait for the next run (`exhausted`); permanent ones are recorded and the run goes on.
+`stop_event` (SIGTERM, Ctrl-C) ends the run after the messages in flight are finished and
+recorded.
 """
 
 from __future__ import annotations
@@ -29,11 +32,12 @@ from typing import Union
 
 from ..config import Settings, smtp_password
 from ..errors import DeliveryError, DigestError
+from ..manifest import record_send
 from ..models import Issue, RenderedEmail
 from ..selection import normalise_topic
 from .base import Backend, Outcome
-from .message import NAME_PLACEHOLDER, UNSUBSCRIBE_PLACEHOLDER, MessageFactory, unsubscribe_secret
-from .outbox import Claimed, DurabilityError, Outbox
+from .message import MessageFactory, Slots, unsubscribe_secret
+from .outbox import MAX_AUTO_RESENDS, NOT_DONE_STATES, Claimed, DurabilityError, Outbox
 from .progress import SendProgress
 from .recipients import Recipient, RecipientList, collect_recipients, read_suppression
 from .report import SendReport
@@ -187,20 +191,25 @@ class _Run:
                     backend.close()
                 self.stop.wait(min(delay, 1.0) if delay > 0 else 0.01)
                 continue
-            started = False
+            marked = False
+
+            def mark_data(item: Claimed = item) -> Callable[[], None]:
+                nonlocal marked
+                marked = True
+                return outbox.mark_data(item)
+
             try:
                 factory = self.factories[(topic_key(item.topics), bool(item.name))]
                 data = factory.build(item.address, item.name)
-                started = True
-                outcome = backend.deliver(factory.envelope_sender, item.address, data, outbox.wait_durable)
+                outcome = backend.deliver(factory.envelope_sender, item.address, data, mark_data)
             except DurabilityError as exc:
                 outbox.release(item, exc.message)  # the final "." was never sent
                 raise
             except BaseException as exc:
-                if started:
+                if marked:
                     outbox.mark_ambiguous(item, f"interrupted during the SMTP transaction: {exc!r}")
                 else:
-                    outbox.release(item, f"could not build the message: {exc!r}")
+                    outbox.release(item, f"interrupted before DATA: {exc!r}")
                 raise
             self.record(outbox, item, outcome)
             if outcome.reconnect:
@@ -217,11 +226,11 @@ class _Run:
             self.progress.event("failed", item.address, outcome.reply)
         elif outcome.status == "ambiguous":
             outbox.mark_ambiguous(item, outcome.reply)
-            self.progress.event("ambiguous", item.address, outcome.reply + " (not resent: see --resend-ambiguous)")
+            self.progress.event("ambiguous", item.address, outcome.reply)
         elif item.attempts >= self.settings.smtp.max_attempts:
-            reply = f"gave up after {item.attempts} attempts: {outcome.reply}"
-            outbox.mark_failed(item, reply)
-            self.progress.event("failed", item.address, reply)
+            reply = f"gave up for this run after {item.attempts} attempts: {outcome.reply}"
+            outbox.mark_exhausted(item, reply)
+            self.progress.event("exhausted", item.address, reply + " (the next run tries again)")
         else:
             delay = self.backoff(item.attempts)
             outbox.mark_deferred(item, outcome.reply, time.time() + delay)
@@ -239,24 +248,29 @@ def send_issue(
     *,
     dry_run: bool = False,
     progress: bool | None = True,
-    resend_ambiguous: bool = False,
+    resend_ambiguous: bool = True,
     stop_event: threading.Event | None = None,
     backend: BackendArg = None,
     render: RenderFn | None = None,
     env: Mapping[str, str] | None = None,
     now: datetime | None = None,
     fsync: bool = True,
+    retry_failed: bool = False,
 ) -> SendReport:
     """Send `issue` to each recipient at most once, recording every outcome in the outbox.
 
     `backend`: None for SMTP from `settings.smtp` (one connection per worker); a Backend
     instance (used by a single worker); or a zero-argument factory (one per worker).
     `render` defaults to `digest.render.render_issue`. `fsync=False` trades safety against
-    a power cut for speed (see outbox.py). Raises DeliveryError, with nothing recorded as
-    sent, when the first connection cannot be opened or logged in.
+    a power cut for speed (see outbox.py). `resend_ambiguous` (the default) sends each
+    ambiguous recipient again once, never more; `retry_failed` puts permanent failures back
+    in the queue. Raises DeliveryError, with nothing recorded as sent, when the first
+    connection cannot be opened or logged in.
     """
     started = time.monotonic()
     env = os.environ if env is None else env
+    if not dry_run:
+        unsubscribe_secret(settings, env)  # a token URL without DIGEST_UNSUBSCRIBE_SECRET: refused before anything
     stop = stop_event or threading.Event()
     listed = _as_recipients(recipients)
     report = SendReport(issue.issue_id, problems=list(listed.problems), dry_run=dry_run)
@@ -275,16 +289,16 @@ def send_issue(
             skipped[r.key] = f"no article this issue has topics {', '.join(r.topics or ())}"
     report.total = len(everyone)
     if dry_run:
-        _plan(settings, issue.issue_id, everyone, skipped, issues, report)
+        _plan(settings, issue.issue_id, everyone, skipped, issues, report, resend_ambiguous, retry_failed)
         return report
 
     run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
     with issue_lock(settings.state_path, issue.issue_id):
         outbox = Outbox.open(settings.state_path, fsync=fsync)
         try:
-            for address in outbox.recover(issue.issue_id, resend_ambiguous=resend_ambiguous):
-                report.warnings.append(f"{address}: a previous run died during its SMTP transaction: ambiguous")
+            report.note_recovered(outbox.recover(issue.issue_id, resend_ambiguous=resend_ambiguous, retry_failed=retry_failed))
             outbox.add(issue.issue_id, run_id, [(r.key, r.address, r.name, r.topics) for r in everyone], skipped)
+            record_send(settings, issue.issue_id)  # the manifest outlives the outbox: state.check_state_continuity
             todo = outbox.rows(issue.issue_id, ("pending", "deferred"), run_id)
             if todo:
                 factories = _render_all(settings, issue, issues, todo, render, env, now, report)
@@ -304,7 +318,7 @@ def send_issue(
                     shown.close()
                 report.sent_now = run.sent_now
                 report.error = "; ".join(dict.fromkeys(run.errors)) or None
-            _fill_counts(outbox, issue.issue_id, run_id, report)
+            report.fill_counts(outbox.counts(issue.issue_id, run_id), outbox.rows(issue.issue_id, NOT_DONE_STATES, run_id))
         finally:
             outbox.close()
     report.stopped = stop.is_set()
@@ -329,6 +343,7 @@ def _render_all(
     if render is None:
         from ..render import render_issue as render
     secret = unsubscribe_secret(settings, env)
+    slots = Slots.fresh()  # unguessable per send: an article cannot hold them, so nothing in it is filled in
     when = now or datetime.now(timezone.utc)
     wanted: set[tuple[TopicKey, bool]] = set()
     for row in todo:
@@ -338,12 +353,14 @@ def _render_all(
     for key, named in sorted(wanted, key=lambda k: (k[0] is not None, sorted(k[0] or ()), k[1])):
         rendered = render(
             issues.get(key) or issue_for_topics(issue, key), settings,
-            unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER, recipient_name=NAME_PLACEHOLDER if named else None,
+            unsubscribe_url=slots.unsubscribe, recipient_name=slots.name if named else None,
         )
         for warning in rendered.warnings:
             if warning not in report.warnings:
                 report.warnings.append(warning)
-        factories[(key, named)] = MessageFactory(settings, issue.issue_id, rendered, date=when, secret=secret)
+        factories[(key, named)] = MessageFactory(
+            settings, issue.issue_id, rendered, date=when, secret=secret, slots=slots
+        )
     return factories
 
 
@@ -366,21 +383,12 @@ def _run_workers(run: _Run, first: Backend, workers: int, stop: threading.Event)
             t.join()
 
 
-def _fill_counts(outbox: Outbox, issue_id: str, run_id: str, report: SendReport) -> None:
-    counts = outbox.counts(issue_id, run_id)
-    report.sent, report.deferred, report.failed = counts["sent"], counts["deferred"], counts["failed"]
-    report.ambiguous = counts["ambiguous"] + counts["sending"]
-    report.skipped, report.pending = counts["skipped"], counts["pending"]
-    for row in outbox.rows(issue_id, ("failed", "ambiguous", "deferred", "sending"), run_id):
-        report.failures.append(f"{row['state']}: {row['address']}: {row['reply']}")
-
-
 def _plan(
     settings: Settings, issue_id: str, everyone: list[Recipient], skipped: dict[str, str],
-    issues: dict[TopicKey, Issue], report: SendReport,
+    issues: dict[TopicKey, Issue], report: SendReport, resend_ambiguous: bool, retry_failed: bool,
 ) -> None:
     """--dry-run: what each recipient would get, read from the outbox without writing to it."""
-    states: dict[str, str] = {}
+    states: dict[str, tuple[str, int]] = {}
     if settings.state_path.exists():
         outbox = Outbox.open(settings.state_path)
         try:
@@ -388,12 +396,17 @@ def _plan(
         finally:
             outbox.close()
     for r in everyone:
-        state = states.get(r.key)
+        state, resends = states.get(r.key, ("pending", 0))
         sub = issues[topic_key(r.topics)]
-        if state in ("sent", "failed", "ambiguous", "sending"):
-            report.planned.append(f"{r.address}: {('ambiguous' if state == 'sending' else state)} already, not sent again")
+        again = ""
+        if state in ("ambiguous", "data-sent") and resend_ambiguous and resends < MAX_AUTO_RESENDS:
+            state, again = "pending", " again, once (ambiguous)"
+        elif state == "failed" and retry_failed:
+            state, again = "pending", " again (--retry-failed)"
+        if state in ("sent", "failed", "ambiguous", "data-sent"):
+            report.planned.append(f"{r.address}: {'ambiguous' if state == 'data-sent' else state} already, not sent again")
         elif r.key in skipped:
             report.planned.append(f"{r.address}: skipped: {skipped[r.key]}")
         else:
             n = len(sub.articles) + len(sub.more)
-            report.planned.append(f"{r.address}: would send {n} article{'s' if n != 1 else ''}")
+            report.planned.append(f"{r.address}: would send {n} article{'s' if n != 1 else ''}{again}")

@@ -8,7 +8,9 @@
 - Each message is one MAIL/RCPT/DATA transaction done by hand rather than with
   `sendmail`, so that a connection lost after the final "." (the server may have taken the
   message) is told apart from one lost earlier (it surely did not): the first is
-  `ambiguous`, the second `temporary` and safe to retry.
+  `ambiguous`, the second `temporary` and safe to retry. The outbox's durable mark
+  (`before_data`) is made at the start of DATA, once the recipient is accepted and before
+  any byte of the message: a process killed before it leaves a row that is safe to send again.
 """
 
 from __future__ import annotations
@@ -19,11 +21,10 @@ import re
 import smtplib
 import socket
 import ssl
-from collections.abc import Callable
 
 from ..config import SmtpSettings
 from ..errors import DeliveryError
-from .base import Backend, Outcome
+from .base import Backend, BeforeData, Outcome
 
 log = logging.getLogger("digest.delivery")
 
@@ -61,6 +62,18 @@ def tls_context(cfg: SmtpSettings) -> ssl.SSLContext:
 def _reply(code: int, resp: bytes | str) -> str:
     text = resp.decode("utf-8", "replace") if isinstance(resp, bytes) else str(resp)
     return f"{code} {' '.join(text.split())}"[:500]
+
+
+def _why(exc: BaseException, timeout: float) -> str:
+    """The reason a connection failed; a timeout says which setting it was, so a slow server is told apart."""
+    seen: BaseException | None = exc
+    while seen is not None:  # smtplib wraps a timeout in SMTPServerDisconnected
+        if isinstance(seen, TimeoutError):
+            return f"timed out after {timeout:g}s (smtp.timeout)"
+        seen = seen.__cause__ or seen.__context__
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
 
 
 def _classify(code: int, resp: bytes | str, stage: str) -> Outcome:
@@ -157,7 +170,7 @@ class SmtpBackend(Backend):
             raise error(f"SMTP server {self.where} refused us: {_reply(exc.smtp_code, exc.smtp_error)}") from None
         except (OSError, smtplib.SMTPException) as exc:
             self._abandon(conn)
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+            reason = _why(exc, cfg.timeout)
             raise ConnectFailed(
                 f"cannot connect to SMTP server {self.where}: {reason}",
                 hint="check smtp.host, smtp.port and smtp.security (or DIGEST_SMTP_HOST/PORT/SECURITY)",
@@ -186,9 +199,7 @@ class SmtpBackend(Backend):
         except (OSError, smtplib.SMTPException):
             self._abandon(conn)
 
-    def deliver(
-        self, sender: str, recipient: str, data: bytes, before_data: Callable[[], None] | None = None
-    ) -> Outcome:
+    def deliver(self, sender: str, recipient: str, data: bytes, before_data: BeforeData | None = None) -> Outcome:
         if self.conn is None:
             self.open()
         conn = self.conn
@@ -206,18 +217,24 @@ class SmtpBackend(Backend):
             if code not in (250, 251):
                 return self._reset(_classify(code, resp, "RCPT TO"))
             conn.putcmd("data")
+            # The durable mark goes down while DATA's reply is on its way (no byte of the message
+            # has been sent); its fsync overlaps the reply and the message, and only the final "."
+            # (until which the server can only discard the message) waits for it.
+            try:
+                wait = before_data() if before_data is not None else None
+            except BaseException:
+                self._drop()  # mid-transaction: start the next message on a fresh connection
+                raise
             code, resp = conn.getreply()
             if code != 354:
                 return self._reset(_classify(code, resp, "DATA"))
             payload = _LEADING_DOT.sub(b"..", data) if data.startswith(b".") or b"\n." in data else data
             if not payload.endswith(b"\r\n"):
                 payload += b"\r\n"
-            # The message goes out now, but the final "." (until which the server can only
-            # discard it) waits for `before_data`: the outbox's fsync overlaps the transfer.
             conn.send(payload)
-            if before_data is not None:
+            if wait is not None:
                 try:
-                    before_data()
+                    wait()
                 except BaseException:
                     self._drop()  # no final ".": the server discards what it got
                     raise
@@ -225,13 +242,14 @@ class SmtpBackend(Backend):
         except (OSError, smtplib.SMTPException) as exc:
             # Lost before the final "." reached the server: it cannot have taken the message.
             self._drop()
-            return Outcome("temporary", f"connection lost: {exc or type(exc).__name__}", reconnect=True)
+            return Outcome("temporary", f"connection lost: {_why(exc, self.cfg.timeout)}", reconnect=True)
         try:
             code, resp = conn.getreply()
         except (OSError, smtplib.SMTPException) as exc:
             self._drop()
             return Outcome(
-                "ambiguous", f"connection lost after the message was sent, before the server's reply: {exc}",
+                "ambiguous",
+                f"connection lost after the message was sent, before the server's reply: {_why(exc, self.cfg.timeout)}",
                 reconnect=True,
             )
         if code == 250:
