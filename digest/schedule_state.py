@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
@@ -28,8 +29,12 @@ CREATE TABLE IF NOT EXISTS carried (
 );
 """
 
-# Outcomes after which a tick is the "previous tick" that the next issue's range starts from.
-PROCESSED = ("sent", "written", "skipped-empty")
+# Outcomes after which a tick is the "previous tick" that the next issue's range starts from: an
+# unfinished or given-up send counts, since its issue is built and its articles are carried.
+PROCESSED = ("sent", "written", "skipped-empty", "unfinished", "gave-up")
+# Ticks whose send is not finished: resumed by every run until sent or given up. `failed-at-N-of-M`
+# is how older versions recorded a send stopped part-way.
+UNFINISHED_SQL = "(outcome = 'unfinished' OR outcome LIKE 'failed-at-%') AND issue_id IS NOT NULL"
 
 
 def _now() -> str:
@@ -53,7 +58,7 @@ class ScheduleState:
 
     def previous_tick(self) -> datetime | None:
         row = self.conn.execute(
-            "SELECT tick FROM schedule_ticks WHERE outcome IN (?, ?, ?) OR outcome LIKE 'failed-at-%' "
+            "SELECT tick FROM schedule_ticks WHERE outcome IN (?, ?, ?, ?, ?) OR outcome LIKE 'failed-at-%' "
             "ORDER BY julianday(tick) DESC LIMIT 1",
             PROCESSED,
         ).fetchone()
@@ -94,20 +99,42 @@ class ScheduleState:
                 [(a.path, outcome.issue_id, outcome.number, _now()) for a in articles],
             )
 
-    def update_outcome(self, key: str, outcome: str, detail: str) -> None:
-        self.conn.execute("UPDATE schedule_ticks SET outcome = ?, detail = ? WHERE wall_key = ?", (outcome, detail, key))
+    def update_outcome(self, key: str, outcome: str, detail: str, recipients: int) -> None:
+        self.conn.execute(
+            "UPDATE schedule_ticks SET outcome = ?, detail = ?, recipients = ?, recorded_at = ? WHERE wall_key = ?",
+            (outcome, detail, recipients, _now(), key),
+        )
 
-    def unfinished_sends(self) -> list[tuple[str, str]]:
+    def unfinished_sends(self) -> list[dict[str, Any]]:
+        """The ticks whose issue is built but whose send is not finished, oldest first."""
         rows = self.conn.execute(
-            "SELECT wall_key, issue_id FROM schedule_ticks WHERE outcome LIKE 'failed-at-%' AND issue_id IS NOT NULL"
+            f"SELECT * FROM schedule_ticks WHERE {UNFINISHED_SQL} ORDER BY julianday(tick)"
         ).fetchall()
-        return [(r[0], r[1]) for r in rows]
+        return [dict(r) for r in rows]
+
+    def send_counts(self, issue_id: str) -> dict[str, int]:
+        return send_counts(self.conn, issue_id)
 
     def recent(self, limit: int = 10) -> list[dict[str, Any]]:
         rows = self.conn.execute(
             "SELECT * FROM schedule_ticks ORDER BY julianday(tick) DESC LIMIT ?", (limit,)
         ).fetchall()
         return [dict(r) for r in rows]
+
+
+def send_counts(conn: sqlite3.Connection, issue_id: str) -> dict[str, int]:
+    """The outbox's counts for one issue (a row still `sending` counts as ambiguous), plus `total`."""
+    from .delivery.outbox import outbox_summary
+
+    summary = outbox_summary(conn, issue_id)[0]
+    return {**summary.counts, "total": summary.total}
+
+
+def send_progress(conn: sqlite3.Connection, issue_id: str) -> str:
+    """`sent 40 of 120, pending 79, ambiguous 1`: how far an issue's send got, from the outbox."""
+    counts = send_counts(conn, issue_id)
+    rest = [f"{state} {n}" for state, n in counts.items() if n and state not in ("sent", "total")]
+    return ", ".join([f"sent {counts.get('sent', 0)} of {counts['total']}", *rest])
 
 
 def _tick_row(key: str, o: TickOutcome) -> tuple[Any, ...]:

@@ -56,10 +56,10 @@ def test_sigterm_during_a_scheduled_send_then_the_next_run_finishes_it(tmp_path:
         out, err = proc.communicate(timeout=300)
         inbox.on_message = None
         assert proc.returncode == 1, err
-        assert "failed-at-" in out and "-of-120" in out
+        assert ": unfinished (sent " in out and " of 120" in out and "stopped" in out, out
         assert 40 <= sum(received_counts(inbox).values()) < 120
         status = subprocess.run([sys.executable, "-m", "digest", "status"], cwd=tmp_path, capture_output=True, text=True)
-        assert "failed-at-" in status.stdout
+        assert ": unfinished, issue 1" in status.stdout, status.stdout
         again = run_once(tmp_path, MONDAY + timedelta(minutes=30))
         out2, err2 = again.communicate(timeout=300)
         assert again.returncode == 0, err2
