@@ -327,7 +327,7 @@ def render_only(site: Path) -> None:
     from digest.config import load_settings
     from digest.models import Issue
     from digest.pipeline import scan_content, summarize_articles
-    from digest.render import render_issue
+    from digest.render.issue import render_issue
 
     with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp:
         settings = load_settings(site / "config.yaml", overrides={"state": str(Path(tmp) / "state.sqlite")})

@@ -19,7 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from issue_factory import make_issue, make_settings  # noqa: E402
 
-from digest import inline, render  # noqa: E402
+from digest.render import inline
+
+from digest.render import issue as render  # noqa: E402
 
 
 def _median_ms(fn, runs: int) -> float:

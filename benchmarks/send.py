@@ -107,7 +107,7 @@ def main() -> None:
 
     from digest.config import load_settings
     from digest.delivery.message import UNSUBSCRIBE_PLACEHOLDER, MessageFactory
-    from digest.render import render_issue
+    from digest.render.issue import render_issue
 
     proc, port = start_sink()
     try:

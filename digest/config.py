@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from .errors import ConfigError
+from digest.errors import ConfigError
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser, where PyYAML has it
 
@@ -256,7 +256,7 @@ def settings_from_mapping(data: dict[str, Any] | None, root: Path | None = None)
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"config: expected a mapping of settings at the top level, found {_found(data)}")
-    from .config_rules import validate
+    from digest.config_rules import validate
 
     settings = _build(Settings, data)
     settings.root = root or Path.cwd()

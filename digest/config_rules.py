@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .config import _bad, _found
+from digest.config import _bad, _found
 
 if TYPE_CHECKING:
-    from .config import Settings
+    from digest.config import Settings
 
 # Open files a send needs: some for the process itself (stdio, the state database and its
 # WAL, the schedule lock), then per SMTP connection its socket and its worker's own state
@@ -62,7 +62,7 @@ def validate(settings: Settings) -> None:
             "schedule.max_lateness_hours", f"expected a number of hours above 0, found {_found(sched.max_lateness_hours)}"
         )
     _check_open_files(smtp.connections)
-    from .ticks import cron_problem
+    from digest.schedule.ticks import cron_problem
 
     problem = cron_problem(sched.cron)
     if problem:
@@ -100,7 +100,7 @@ def _check_language(language: str) -> None:
         return  # the built-in ones, answered without loading Babel at every start
     from babel import Locale, UnknownLocaleError
 
-    from .i18n import LABELS
+    from digest.render.i18n import LABELS
 
     try:
         Locale.parse(language.replace("-", "_"))

@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from . import content as content_mod
-from .config import Settings
-from .errors import ArticleError, DigestError
-from .manifest import issue_id_for, issue_to_manifest, write_manifest
-from .models import Article, Issue, RenderedEmail, Skipped
-from .progress import track
-from .selection import Decision, select_articles
+from digest.content import articles as content_mod
+from digest.config import Settings
+from digest.errors import ArticleError, DigestError
+from digest.archive.manifest import issue_id_for, issue_to_manifest, write_manifest
+from digest.models import Article, Issue, RenderedEmail, Skipped
+from digest.cli.progress import track
+from digest.selection import Decision, select_articles
 
 log = logging.getLogger("digest")
 
@@ -43,8 +43,8 @@ def scan_content(
     Front matter comes from the scan cache in the state database: only files whose size or
     modification time changed since the last build are read.
     """
-    from .config import folder_problem
-    from .scan_cache import cached_scan
+    from digest.config import folder_problem
+    from digest.state.scan_cache import cached_scan
 
     folder = settings.content_dir
     problem = folder_problem(folder)
@@ -59,13 +59,13 @@ def scan_content(
 
 def summarize_articles(articles: Iterable[Article], settings: Settings, *, progress: bool | None = None) -> list[Skipped]:
     """Read the bodies of the chosen articles only, and fill in their TL;DR and key figures."""
-    from .scan_cache import save_summaries, summaries_from_cache
+    from digest.state.scan_cache import save_summaries, summaries_from_cache
 
     failed: list[Skipped] = []
     # Summaries are cached with the scan until the file changes: a warm build summarizes nothing.
     items = summaries_from_cache(list(articles), settings)
     if items:
-        from .summarize import summarize
+        from digest.summarize.summary import summarize
     for art in track(items, len(items), "Summarizing", enabled=progress):
         try:
             body = art.body if art.body is not None else content_mod.load_body(art)
@@ -127,7 +127,7 @@ def build_issue(
 
 
 def render(result: BuildResult, settings: Settings) -> RenderedEmail:
-    from .render_cache import cached_render
+    from digest.state.render_cache import cached_render
 
     result.rendered = cached_render(result.issue, settings)
     # The renderer may have moved overflow articles to issue.more to fit the size limit.
@@ -153,7 +153,7 @@ def write_issue(result: BuildResult, settings: Settings) -> dict[str, Path]:
     manifest = issue_to_manifest(issue, rendered.subject, {k: p.name for k, p in files.items()}, reasons)
     write_manifest(files["manifest"], manifest)
     try:
-        from .archive import write_archive
+        from digest.archive.index import write_archive
 
         write_archive(out, settings)
     except ImportError:  # pragma: no cover - archive is optional during development
@@ -164,7 +164,7 @@ def write_issue(result: BuildResult, settings: Settings) -> dict[str, Path]:
 
 def _preview_message(issue: Issue, rendered: RenderedEmail, settings: Settings) -> bytes:
     """The complete MIME message, as a subscriber would get it, to open in a mail client."""
-    from .delivery.message import MessageFactory
+    from digest.delivery.message import MessageFactory
 
     # Built by the same factory `digest send` uses, so the preview is exactly what goes out.
     factory = MessageFactory(settings, issue.issue_id, rendered, ensure_link=False)

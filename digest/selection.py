@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from .models import Article
+from digest.models import Article
 
 
 @dataclass(frozen=True)

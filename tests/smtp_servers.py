@@ -230,7 +230,7 @@ def make_issue(issue_id: str = "2025-07-01_2025-07-08", titles: list[tuple[str, 
 
 
 def fake_render(issue, settings, *, unsubscribe_url=None, recipient_name=None):  # noqa: ANN001, ANN201
-    """A stand-in for digest.render: the titles, the greeting and the unsubscribe link, in text and HTML."""
+    """A stand-in for digest.render.issue: the titles, the greeting and the unsubscribe link, in text and HTML."""
     import html
 
     from digest.models import RenderedEmail

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from issue_factory import make_settings
 
-from digest.archive import write_archive
-from digest.emailcheck import parse
+from digest.archive.index import write_archive
+from digest.render.check import parse
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 

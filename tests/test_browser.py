@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from issue_factory import make_article, make_issue, make_settings
 
-from digest.render import render_issue
+from digest.render.issue import render_issue
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "_artifacts"

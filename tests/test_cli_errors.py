@@ -33,7 +33,7 @@ from staging import (
     unprivileged_problem,
 )
 
-from digest.cli import cli
+from digest.cli.main import cli
 
 MONDAY = datetime(2025, 7, 7, 8, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 ISSUE = "2025-06-30_2025-07-07"

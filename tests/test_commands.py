@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 from sitegen import settings_for, write_article, write_config
 
-from digest.cli import cli
-from digest.commands.preview import rebuild
-from digest.schedule import run_tick
+from digest.cli.main import cli
+from digest.cli.preview import rebuild
+from digest.schedule.runner import run_tick
 
 MONDAY = datetime(2025, 7, 7, 8, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 

@@ -11,7 +11,7 @@ from hypothesis import example, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
-from digest.cli import cli
+from digest.cli.main import cli
 from digest.config import load_settings, settings_from_mapping, smtp_password
 from digest.errors import ConfigError
 
@@ -253,7 +253,7 @@ def test_plain_cron_check_agrees_with_apscheduler(expr: str) -> None:
 
     from apscheduler.triggers.cron import CronTrigger
 
-    from digest.ticks import _NotPlain, crontab_weekdays_as_names, plain_cron_problem
+    from digest.schedule.ticks import _NotPlain, crontab_weekdays_as_names, plain_cron_problem
 
     try:
         mine = plain_cron_problem(expr)
@@ -278,7 +278,7 @@ def test_cron_day_of_week_numbers_mean_what_crontab_means(expr: str, weekdays: s
     from datetime import datetime, timedelta
     from zoneinfo import ZoneInfo
 
-    from digest.ticks import cron_trigger, ticks_between
+    from digest.schedule.ticks import cron_trigger, ticks_between
 
     tz = ZoneInfo("Europe/Berlin")
     start = datetime(2025, 6, 2, tzinfo=tz)  # a Monday

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
-from digest import yaml_fast
+from digest.content import yaml_fast
 from digest.config import Settings, settings_from_mapping
-from digest.content import load_body, read_article, scan
+from digest.content.articles import load_body, read_article, scan
 from digest.errors import ArticleError
 
 DEV = Path(__file__).parent / "fixtures" / "dev"
@@ -357,7 +357,7 @@ UNREADABLE_SCAN = """
 import json, sys
 from pathlib import Path
 from digest.config import settings_from_mapping
-from digest.content import scan
+from digest.content.articles import scan
 articles, skipped = scan(Path(sys.argv[1]), settings_from_mapping({"site": {"timezone": "Asia/Shanghai"}}))
 print(json.dumps([[a.path for a in articles], [[s.path, s.reason] for s in skipped]]))
 """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from issue_factory import make_issue, make_settings
 
-from digest.emailcheck import (
+from digest.render.check import (
     check_head,
     check_issue_html,
     check_safe,
@@ -13,7 +13,7 @@ from digest.emailcheck import (
     check_structure,
     check_text,
 )
-from digest.render import render_issue
+from digest.render.issue import render_issue
 
 SCENARIOS = {
     "english_20_articles": dict(n=20, language="en"),

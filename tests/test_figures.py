@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from digest.figures import context_for, figure_value, is_key_figure, sentence_at
+from digest.summarize.figures import context_for, figure_value, is_key_figure, sentence_at
 
 # Quantities, mostly taken from the spec's own table and the labelled corpus.
 FIGURES = [

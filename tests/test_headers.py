@@ -25,7 +25,7 @@ from sitegen import write_article, write_config
 from smtp_servers import Inbox, delivery_settings, serve
 
 from digest.delivery.message import MessageFactory
-from digest.emailcheck import check_issue_html
+from digest.render.check import check_issue_html
 from digest.models import RenderedEmail
 
 ISSUE_ID = "2025-07-01_2025-07-08"
@@ -238,7 +238,7 @@ def test_encoded_words_from_a_title_and_a_csv_never_reach_the_headers(tmp_path: 
 
 def test_check_rejects_encoded_words_and_controls_in_title_and_headers(tmp_path: Path) -> None:
     """check_issue_html looks at <title>; check_message_bytes at the .eml's header block and decoded values."""
-    from digest.emailcheck import check_message_bytes
+    from digest.render.check import check_message_bytes
 
     html = (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{}</title></head>'

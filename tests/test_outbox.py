@@ -16,7 +16,7 @@ import pytest
 from smtp_servers import Faults, FaultyInbox, Inbox, delivery_settings, fake_render, make_issue, serve
 
 from digest.delivery import MemoryBackend, Outcome, send_issue
-from digest.delivery.outbox import Outbox, outbox_summary
+from digest.state.outbox import Outbox, outbox_summary
 from digest.errors import DeliveryError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -506,7 +506,7 @@ def test_a_0_1_state_file_is_migrated_and_its_leftovers_sent(tmp_path: Path) -> 
 
 def test_status_line_shows_every_state() -> None:
     """`digest status ISSUE` counts each state, and says how many ambiguous rows the next run sends again."""
-    from digest.delivery.outbox import SUMMARY_STATES, IssueSummary
+    from digest.state.outbox import SUMMARY_STATES, IssueSummary
 
     line = IssueSummary("i", {"sent": 5, "exhausted": 2, "ambiguous": 3, "data-sent": 1}, resendable=2).line()
     for state in ("sent: 5", "exhausted: 2", "ambiguous: 3 (2 to send again)", "data-sent: 1", "claimed: 0", "failed: 0"):

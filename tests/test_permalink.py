@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from digest.permalink import article_url, hugo_urlize, jekyll_slugify, join_url
+from digest.content.permalink import article_url, hugo_urlize, jekyll_slugify, join_url
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 LA = ZoneInfo("America/Los_Angeles")

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from digest.cli import cli
+from digest.cli.main import cli
 from click.testing import CliRunner
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -12,10 +12,10 @@ import pytest
 from issue_factory import make_article, make_issue, make_settings
 from mjml import mjml2html
 
-from digest.emailcheck import check_issue_html, mso_comments, parse
+from digest.render.check import check_issue_html, mso_comments, parse
 from digest.errors import DigestError
-from digest.render import _Renderer, render_issue, safe_url
-from digest.templating import render_template
+from digest.render.issue import _Renderer, render_issue, safe_url
+from digest.render.templates import render_template
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -326,13 +326,13 @@ def test_header_without_number_and_with_logo():
 
 def test_rebuilding_an_unchanged_issue_reuses_the_render_and_an_edit_does_not(tmp_path):
     """A second render of the same issue comes from the cache, identical; a changed TL;DR renders anew."""
-    from digest import render_cache
+    from digest.state import render_cache
 
     s = make_settings(tmp_path)
     s.state = str(tmp_path / "state.sqlite")
     first = render_cache.cached_render(make_issue(30), s)
     calls = []
-    import digest.render as render_mod
+    import digest.render.issue as render_mod
 
     original = render_mod.render_issue
     render_mod.render_issue = lambda *a, **k: calls.append(1) or original(*a, **k)

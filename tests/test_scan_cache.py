@@ -14,9 +14,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sitegen import settings_for, write_article, write_config
 
-from digest import content, scan_files
-from digest.scan_cache import cached_scan, save_summaries, summaries_from_cache
-from digest.scan_files import walk_files
+from digest.content import articles as content
+
+from digest.content import scan as scan_files
+from digest.state.scan_cache import cached_scan, save_summaries, summaries_from_cache
+from digest.content.scan import walk_files
 
 TZ = ZoneInfo("Asia/Shanghai")
 DAY = datetime(2025, 7, 1, 9, tzinfo=TZ)
@@ -378,7 +380,7 @@ def test_files_far_outside_the_range_are_read_by_date_only_then_in_full_when_rea
 
 def test_date_line_reader_declines_what_it_cannot_read_exactly(tmp_path: Path) -> None:
     """Quoted dates are read; two date lines, flow values or no front matter send the file to the full reader."""
-    from digest.quick_date import quick_timestamp
+    from digest.content.date_line import quick_timestamp
 
     cases = {
         "quoted.md": ("---\ntitle: x\ndate: '2020-01-02'\n---\n", datetime(2020, 1, 2, tzinfo=TZ).timestamp()),
@@ -397,7 +399,7 @@ def test_date_line_reader_declines_what_it_cannot_read_exactly(tmp_path: Path) -
 
 def test_short_date_path_agrees_with_the_general_one_and_with_the_full_reader(tmp_path: Path) -> None:
     """On every fixture file the bytes short path answers as the text path, and as read_article's date."""
-    from digest.quick_date import QUICK_BYTES, _timestamp_read_as_text, timestamp_in
+    from digest.content.date_line import QUICK_BYTES, _timestamp_read_as_text, timestamp_in
 
     write_config(tmp_path)
     settings = settings_for(tmp_path)  # only the time zone matters here

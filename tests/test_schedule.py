@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sitegen import settings_for, write_article, write_config
 
-from digest.schedule import run_tick
-from digest.schedule_state import ScheduleState
-from digest.ticks import cron_trigger, last_tick, next_ticks
+from digest.schedule.runner import run_tick
+from digest.state.schedule import ScheduleState
+from digest.schedule.ticks import cron_trigger, last_tick, next_ticks
 
 SH = ZoneInfo("Asia/Shanghai")
 MONDAY = datetime(2025, 7, 7, 8, 0, tzinfo=SH)  # a Monday

@@ -311,7 +311,7 @@ def test_an_unfinished_tick_still_bounds_the_next_issue(tmp_path: Path) -> None:
     first tick and carries none of its articles; when the server is back one run sends both."""
     from sitegen import settings_for
 
-    from digest.schedule import run_tick
+    from digest.schedule.runner import run_tick
 
     port = free_port()
     addresses = make_site(tmp_path, port, 20, max_lateness_hours=400)

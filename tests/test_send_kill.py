@@ -228,7 +228,7 @@ def test_send_help_explains_the_flags(flag: str) -> None:
     """`digest send --help` names each flag."""
     from click.testing import CliRunner
 
-    from digest.cli import cli
+    from digest.cli.main import cli
 
     result = CliRunner().invoke(cli, ["send", "--help"])
     assert flag in result.output

@@ -132,9 +132,9 @@ def test_cli_send_with_a_refused_login_never_prints_the_password(tmp_path: Path,
     """`digest send` with a wrong password: `Error: …` in one line, exit 3, the password nowhere in the output."""
     import click
 
-    from digest.commands.send import send_command
+    from digest.cli.send import send_command
     from digest.errors import DigestError
-    from digest.manifest import issue_to_manifest, write_manifest
+    from digest.archive.manifest import issue_to_manifest, write_manifest
 
     class Group(click.Group):
         def invoke(self, ctx: click.Context):  # noqa: ANN201
@@ -158,7 +158,7 @@ def test_cli_send_with_a_refused_login_never_prints_the_password(tmp_path: Path,
         )
         monkeypatch.chdir(tmp_path)
         monkeypatch.setenv("DIGEST_SMTP_PASSWORD", wrong)
-        monkeypatch.setattr("digest.render.render_issue", fake_render)
+        monkeypatch.setattr("digest.render.issue.render_issue", fake_render)
         result = CliRunner().invoke(group, ["send", issue.issue_id, "--to", "ann@example.org"])
     assert result.exit_code == 3, result.output
     assert "Error: SMTP server 127.0.0.1:" in result.output and "refused the login" in result.output

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from digest.config import SummarySettings
 from digest.models import KeyFigure
-from digest.plaintext import parse, strip_templates, text_blocks
-from digest.summarize import body_figures, cut_text, front_matter_figures, summarize, tldr_text
+from digest.summarize.plaintext import parse, strip_templates, text_blocks
+from digest.summarize.summary import body_figures, cut_text, front_matter_figures, summarize, tldr_text
 
 FIXTURES = Path(__file__).parent / "fixtures" / "dev"
 SAMPLE = FIXTURES / "content" / "posts" / "2025-07-05-ai-capital.md"

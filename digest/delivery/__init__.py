@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from .base import Backend
+    from digest.config import Settings
+    from digest.delivery.base import Backend
 
 # Loaded on first use: `digest build` needs only the message factory, and importing smtplib,
 # the outbox and the sender would cost every build ~10 ms.
@@ -36,10 +36,10 @@ BACKENDS = ("smtp", "file", "memory")
 
 def get_backend(name: str, settings: Settings, *, folder: Path | None = None) -> Backend:
     """A backend by its short name: smtp (from settings.smtp), file (.eml files in `folder`), memory."""
-    from ..config import smtp_password
-    from .file import FileBackend
-    from .memory import MemoryBackend
-    from .smtp import SmtpBackend
+    from digest.config import smtp_password
+    from digest.delivery.file import FileBackend
+    from digest.delivery.memory import MemoryBackend
+    from digest.delivery.smtp import SmtpBackend
 
     if name == "smtp":
         return SmtpBackend(settings.smtp, smtp_password())

@@ -7,7 +7,7 @@ import os
 import re
 from pathlib import Path
 
-from .base import Backend, BeforeData, Outcome
+from digest.delivery.base import Backend, BeforeData, Outcome
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]+")
 _MESSAGE_ID = re.compile(rb"^Message-ID:\s*<([^>\r\n]+)>", re.I | re.M)

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 
-from .base import Backend, BeforeData, Outcome
-from .message import parse_message
+from digest.delivery.base import Backend, BeforeData, Outcome
+from digest.delivery.message import parse_message
 
 
 @dataclass(frozen=True)

@@ -47,9 +47,9 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from urllib.parse import quote, urlsplit
 
-from ..config import Settings
-from ..errors import DigestError
-from ..models import RenderedEmail
+from digest.config import Settings
+from digest.errors import DigestError
+from digest.models import RenderedEmail
 
 SECRET_ENV = "DIGEST_UNSUBSCRIBE_SECRET"
 # The token of a preview (`digest build`'s .eml) made with no secret set: no endpoint accepts it.

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import sqlite3
 
-    from .outbox import Recovered
+    from digest.state.outbox import Recovered
 
 
 @dataclass

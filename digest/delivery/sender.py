@@ -30,19 +30,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Union
 
-from ..config import Settings, smtp_password
-from ..errors import DeliveryError, DigestError
-from ..manifest import record_send
-from ..models import Issue, RenderedEmail
-from ..selection import normalise_topic
-from .base import Backend, Outcome
-from .message import MessageFactory, Slots, unsubscribe_secret
-from .outbox import MAX_AUTO_RESENDS, NOT_DONE_STATES, Claimed, DurabilityError, Outbox
-from .progress import SendProgress
-from .recipients import Recipient, RecipientList, collect_recipients, read_suppression
-from .report import SendReport
-from .smtp import ConnectFailed, SmtpBackend
-from .throttle import RateLimiter
+from digest.config import Settings, smtp_password
+from digest.errors import DeliveryError, DigestError
+from digest.archive.manifest import record_send
+from digest.models import Issue, RenderedEmail
+from digest.selection import normalise_topic
+from digest.delivery.base import Backend, Outcome
+from digest.delivery.message import MessageFactory, Slots, unsubscribe_secret
+from digest.state.outbox import MAX_AUTO_RESENDS, NOT_DONE_STATES, Claimed, DurabilityError, Outbox
+from digest.cli.send_progress import SendProgress
+from digest.delivery.recipients import Recipient, RecipientList, collect_recipients, read_suppression
+from digest.delivery.report import SendReport
+from digest.delivery.smtp import ConnectFailed, SmtpBackend
+from digest.delivery.throttle import RateLimiter
 
 log = logging.getLogger("digest.delivery")
 
@@ -261,7 +261,7 @@ def send_issue(
 
     `backend`: None for SMTP from `settings.smtp` (one connection per worker); a Backend
     instance (used by a single worker); or a zero-argument factory (one per worker).
-    `render` defaults to `digest.render.render_issue`. `fsync=False` trades safety against
+    `render` defaults to `digest.render.issue.render_issue`. `fsync=False` trades safety against
     a power cut for speed (see outbox.py). `resend_ambiguous` (the default) sends each
     ambiguous recipient again once, never more; `retry_failed` puts permanent failures back
     in the queue. Raises DeliveryError, with nothing recorded as sent, when the first
@@ -341,7 +341,7 @@ def _render_all(
 ) -> dict[tuple[TopicKey, bool], MessageFactory]:
     """One render per (topic set, named or not) still to send: not one per recipient."""
     if render is None:
-        from ..render import render_issue as render
+        from digest.render.issue import render_issue as render
     secret = unsubscribe_secret(settings, env)
     slots = Slots.fresh()  # unguessable per send: an article cannot hold them, so nothing in it is filled in
     when = now or datetime.now(timezone.utc)

@@ -22,9 +22,9 @@ import smtplib
 import socket
 import ssl
 
-from ..config import SmtpSettings
-from ..errors import DeliveryError
-from .base import Backend, BeforeData, Outcome
+from digest.config import SmtpSettings
+from digest.errors import DeliveryError
+from digest.delivery.base import Backend, BeforeData, Outcome
 
 log = logging.getLogger("digest.delivery")
 

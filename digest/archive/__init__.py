@@ -1,0 +1,1 @@
+"""Archive: issue manifests, the archive index and feed, pages written back into the site."""

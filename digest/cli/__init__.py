@@ -1,0 +1,1 @@
+"""The command line: click commands, options and progress bars; the only place that prints."""

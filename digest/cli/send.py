@@ -1,0 +1,188 @@
+"""`digest send` and `digest status`: deliver a built issue through the outbox, and show what it recorded."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from digest.config import Settings
+from digest.errors import DigestError
+from digest.cli.options import config_options, pass_settings_keys, stop_on_signals
+
+MAX_LINES = 50  # failure lines printed one by one; the rest are counted
+
+
+def _echo_lines(lines: list[str], prefix: str = "") -> None:
+    for line in lines[:MAX_LINES]:
+        click.echo(f"{prefix}{line}", err=True)
+    if len(lines) > MAX_LINES:
+        click.echo(f"{prefix}… and {len(lines) - MAX_LINES} more (see `digest status`)", err=True)
+
+
+@click.command()
+@click.argument("issue")
+@click.option("--to", "to", multiple=True, metavar="ADDR", help="Send to this address (repeatable).")
+@click.option(
+    "--recipients", "recipients_file", type=click.Path(dir_okay=False), metavar="FILE",
+    help="CSV of recipients: an `email` column, optional `name` and `topics` (separated by ; or ,). "
+    "Default: mail.recipients from the config when no --to is given.",
+)
+@click.option("--dry-run", is_flag=True, help="List who would get what, and send nothing.")
+@click.option(
+    "--resend-ambiguous/--no-resend-ambiguous", default=True, show_default=True,
+    help="Send once more to recipients whose message may or may not have been taken (a run died, or the "
+    "connection was lost, between DATA and the server's reply): never more than once, with the same "
+    "Message-ID, so a receiving system can drop the repeat. --no-resend-ambiguous prefers a miss to a repeat.",
+)
+@click.option(
+    "--retry-failed", is_flag=True,
+    help="Also send again to recipients that failed permanently (5xx), e.g. after fixing the sender or the "
+    "server. Temporary failures that ran out of attempts are retried by every run without it.",
+)
+@click.option("--strict", is_flag=True, help="Refuse to send when any recipient address was malformed.")
+@click.option(
+    "--state-reset", is_flag=True,
+    help="Go on although the state file is missing, empty or lacks sends that the issues' manifests record "
+    "(digest refuses otherwise): readers who already had an issue may get it again.",
+)
+@config_options()
+@pass_settings_keys
+def send_command(
+    settings: Settings, issue: str, to: tuple[str, ...], recipients_file: str | None, dry_run: bool,
+    resend_ambiguous: bool, retry_failed: bool, strict: bool, state_reset: bool,
+) -> None:
+    """Send a built ISSUE (its id, or the path of its .html) over SMTP, one message per recipient.
+
+    Every recipient is a row in the state database's outbox; rerunning the same command after
+    any interruption sends only to those not yet sent, plus, once, to those left ambiguous
+    (see --resend-ambiguous). Temporary failures are retried with back-off
+    (smtp.max_attempts), and again by the next run when they run out of attempts; permanent
+    ones are recorded and the run goes on (--retry-failed). SIGTERM or Ctrl-C finishes the
+    message in flight, records where it stopped and exits. SMTP settings come from
+    config.yaml and DIGEST_SMTP_HOST/PORT/SECURITY/USER/FROM; the password only from
+    DIGEST_SMTP_PASSWORD. Exit status: 0 when every recipient was sent (or skipped), 1 when
+    any failed, is ambiguous or is left to do, 3 when the server is unreachable or refuses
+    the login.
+    """
+    from digest.delivery.recipients import collect_recipients
+    from digest.delivery.sender import send_issue
+    from digest.archive.manifest import load_issue
+    from digest.state.db import check_state_continuity
+
+    check_state_continuity(settings, state_reset=state_reset)  # a deleted or emptied state file must not resend
+    csv_path: Path | None = Path(recipients_file) if recipients_file else None
+    if csv_path is None and not to:
+        if not settings.mail.recipients:
+            raise click.UsageError("say who gets the issue: --to ADDR, --recipients FILE, or mail.recipients in config.yaml")
+        csv_path = settings.path(settings.mail.recipients)
+    loaded = load_issue(settings, issue)
+    recipients = collect_recipients(to, csv_path)
+    _echo_lines(recipients.problems, "Error: " if strict else "Warning: ")
+    if strict and recipients.problems:
+        raise DigestError(f"{len(recipients.problems)} recipient problems (--strict): nothing sent")
+    if not recipients.recipients and not recipients.suppressed:
+        raise click.UsageError("no valid recipient address")
+    stop_event = threading.Event()
+    with stop_on_signals(stop_event):
+        report = send_issue(
+            settings, loaded, recipients, dry_run=dry_run, resend_ambiguous=resend_ambiguous,
+            retry_failed=retry_failed, stop_event=stop_event,
+        )
+    for line in report.planned:
+        click.echo(line)
+    _echo_lines(report.warnings, "Warning: ")
+    _echo_lines(report.failures)
+    if report.error:
+        click.echo(f"Error: {report.error}", err=True)
+    if report.ambiguous and not dry_run:
+        again = (
+            f"{report.resendable} of them will be sent again, once, by the next `digest send` without "
+            "--no-resend-ambiguous" if report.resendable else "each was already sent again once, and is not sent again"
+        )
+        click.echo(f"{report.ambiguous} ambiguous: they may or may not have received the issue; {again}.", err=True)
+    if report.exhausted and not dry_run:
+        click.echo(
+            f"{report.exhausted} out of attempts on temporary failures: the next run tries them again.", err=True
+        )
+    click.echo(report.summary_line(), err=True)
+    if report.complete and not dry_run:
+        from digest.archive.site_page import archive_sent_issue
+
+        page = archive_sent_issue(settings, loaded.issue_id)
+        if page:
+            click.echo(f"Archived the issue as {page}", err=True)
+    if report.stopped and not report.complete:
+        click.echo("Stopped: run the same command again to finish the issue.", err=True)
+    if report.exit_code:
+        raise SystemExit(report.exit_code)
+
+
+@click.command()
+@click.argument("issue", required=False)
+@click.option("--all", "show_all", is_flag=True, help="With ISSUE: list every recipient not sent, not just the first 50.")
+@config_options(content=False)
+@pass_settings_keys
+def status_command(settings: Settings, issue: str | None, show_all: bool) -> None:
+    """What the outbox recorded: for ISSUE, its counts and every recipient not sent; else the recent issues."""
+    from digest.state.outbox import NOT_SENT_STATES, Outbox
+    from digest.state.db import connect
+
+    path = settings.state_path
+    if not path.exists():
+        if issue:
+            click.echo(f"issue {issue}: nothing recorded (sent: 0) — no state database at {path}")
+        else:
+            click.echo(f"Nothing recorded yet: no state database at {path}.")
+        return
+    conn = connect(path)
+    try:
+        if not issue:
+            _echo_ticks(path)
+        summaries = outbox_lines(conn, issue)
+        for line in summaries:
+            click.echo(line)
+        if issue:
+            rows = Outbox(conn).rows(issue, NOT_SENT_STATES)
+            shown = rows if show_all else rows[:MAX_LINES]
+            for row in shown:
+                click.echo(f"  {row['state']}: {row['address']}: {row['reply'] or '-'} (attempts {row['attempts']})")
+            if len(rows) > len(shown):
+                click.echo(f"  … and {len(rows) - len(shown)} more (--all lists them)")
+    finally:
+        conn.close()
+
+
+def _echo_ticks(path: Path) -> None:
+    """The schedule's recent ticks, so that "nothing new this week" never reads as a failure."""
+    from digest.state.schedule import ScheduleState, send_progress
+
+    with ScheduleState(path) as state:
+        ticks = state.recent(10)
+        # An unfinished or given-up send: how far it got, read now from the outbox.
+        progress = {
+            t["issue_id"]: send_progress(state.conn, t["issue_id"]) for t in ticks
+            if t["issue_id"] and (t["outcome"] in ("unfinished", "gave-up") or t["outcome"].startswith("failed-at"))
+        }
+    if not ticks:
+        return
+    click.echo("Recent scheduled ticks:")
+    for t in ticks:
+        number = f"issue {t['number']}" if t["number"] else "no issue"
+        text = "; ".join(x for x in (progress.get(t["issue_id"]) if t["outcome"] != "sent" else None, t["detail"]) if x)
+        detail = f" ({text})" if text and not t["outcome"] == "written" else ""
+        click.echo(f"  {t['tick']}: {t['outcome']}, {number}, {t['articles']} articles, "
+                   f"{t['recipients']} recipients{detail}")
+    click.echo("Issues sent:")
+
+
+def outbox_lines(conn: Any, issue_id: str | None) -> list[str]:
+    """`digest status` lines from the outbox (the schedule's outcomes can be added around them)."""
+    from digest.state.outbox import outbox_summary
+
+    summaries = outbox_summary(conn, issue_id)
+    if not summaries:
+        return ["No issue has been sent yet."]
+    return [s.line() for s in summaries]

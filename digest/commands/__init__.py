@@ -1,1 +1,0 @@
-"""The CLI's commands, one module per family; digest/cli.py registers them."""

@@ -1,0 +1,387 @@
+"""The scheduled path: what one tick does, exactly once, and the APScheduler loop that fires it.
+
+A tick's issue carries every article not carried before, dated before the tick, no earlier
+than the first issue's start and no earlier than `lookback` before the previous tick, so an
+article published late or back-dated is carried by the next issue, never lost, never twice.
+
+With `action: send` a tick is done when its send is. It is recorded `unfinished` together
+with its issue and carried articles, and `sent` only once nothing is left to do; a dead
+server or a killed process leaves it unfinished, and every later run takes it up first,
+until it is sent or, past tick + `max_lateness_hours`, `gave-up` (a failure the heartbeat reports).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import sqlite3
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from digest.config import Settings
+from digest.errors import DigestError
+from digest.state.schedule import ScheduleState, send_progress
+from digest.state.db import check_state_continuity
+from digest.schedule.ticks import cron_trigger, last_tick, normalise, wall_key
+
+log = logging.getLogger("digest.schedule.runner")
+
+UNFINISHED = "unfinished"  # the issue is built and its articles carried; its send is not finished yet
+GAVE_UP = "gave-up"  # a send still unfinished at tick + schedule.max_lateness_hours: final, and a failure
+DONE_OUTCOMES = ("sent", "written", "skipped-empty", GAVE_UP)
+# The foreground scheduler retries an unfinished send after smtp.retry_base_seconds * RESUME_FACTOR
+# (60 s by default), doubling up to RESUME_MAX_SECONDS: a dead server is not polled every second.
+RESUME_FACTOR = 30.0
+RESUME_MAX_SECONDS = 1800.0
+
+
+def is_failure(outcome: str) -> bool:
+    """Outcomes an owner must hear about: the heartbeat marks them `status=fail`, the exit status is 1."""
+    return outcome in (UNFINISHED, GAVE_UP) or outcome.startswith("failed")
+
+
+@dataclass
+class TickOutcome:
+    tick: datetime | None
+    outcome: str  # sent, written, skipped-empty, unfinished, gave-up, refused-late, already-done, no-tick
+    issue_id: str | None = None
+    number: int | None = None
+    since: datetime | None = None
+    articles: int = 0
+    recipients: int = 0
+    detail: str = ""
+    key: str = ""  # the tick's wall-clock key in the state database
+    resumed: list[TickOutcome] = field(default_factory=list)  # earlier unfinished ticks this run took up first
+
+    def line(self) -> str:
+        if self.tick is None:
+            return f"tick: {self.outcome} {self.detail}".strip()
+        rng = f", range {self.since.isoformat()} → {self.tick.isoformat()}" if self.since else ""
+        num = f"issue {self.number}" if self.number else "no issue"
+        return (
+            f"tick {self.tick.isoformat()}: {num}{rng}, {self.articles} articles, "
+            f"{self.recipients} recipients: {self.outcome}" + (f" ({self.detail})" if self.detail else "")
+        )
+
+    def all(self) -> list[TickOutcome]:
+        """The resumed ticks' outcomes, then this one: what a run did, in order."""
+        return [*self.resumed, self]
+
+
+class LockBusy(DigestError):
+    exit_code = 0
+
+
+@contextmanager
+def schedule_lock(state_path: Path) -> Iterator[None]:
+    """One scheduler (or --run-once) at a time per state database; the other one is told and leaves."""
+    state_path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = state_path.with_name(state_path.name + ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LockBusy(f"another digest scheduler holds the lock on {state_path}; nothing to do") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)
+
+
+def run_tick(
+    settings: Settings,
+    at: datetime,
+    *,
+    force: bool = False,
+    stop_event: threading.Event | None = None,
+    progress: bool | None = None,
+    state_reset: bool = False,
+) -> TickOutcome:
+    """Do what the tick at or before `at` should do, if it has not been done; return its outcome."""
+    tz = settings.tz
+    trigger = cron_trigger(settings.schedule.cron, tz)
+    raw_tick = last_tick(trigger, at)
+    if raw_tick is None:
+        return TickOutcome(None, "no-tick", detail=f"the cron {settings.schedule.cron!r} has not fired before {at}")
+    tick = normalise(raw_tick, tz)
+    key = wall_key(raw_tick)
+    # Before the state file is opened (which would create it): one that was deleted or emptied
+    # beside manifests recording sends would build and send those articles again.
+    check_state_continuity(settings, state_reset=state_reset)
+    with ScheduleState(settings.state_path) as state:
+        # An unfinished send is part of its tick: finish it (or give it up) before anything new.
+        resumed = _resume_unfinished(settings, state, at, force=force, stop_event=stop_event, progress=progress)
+        for earlier in resumed:
+            if earlier.key != key:
+                _finish(settings, earlier)
+        mine = next((o for o in resumed if o.key == key), None)
+        if mine is not None:
+            mine.resumed = [o for o in resumed if o is not mine]
+            _finish(settings, mine)
+            return mine
+        prior = state.tick_outcome(key)
+        if prior is not None and (prior in DONE_OUTCOMES or prior == UNFINISHED or prior.startswith("failed-at")):
+            return TickOutcome(tick, "already-done", detail=f"tick {key} was already {prior}", key=key, resumed=resumed)
+        if prior == "refused-late" and not force:
+            return TickOutcome(tick, "already-done", detail=f"tick {key} was refused as late", key=key, resumed=resumed)
+        lateness = at - tick
+        if lateness > timedelta(hours=settings.schedule.max_lateness_hours) and not force:
+            outcome = TickOutcome(tick, "refused-late", detail=f"{lateness} after the tick; articles wait", key=key)
+            # The articles of a refused first tick wait for the next one: the first range stays put.
+            state.set_first_since(tick - timedelta(days=settings.schedule.first_window_days))
+            state.record_tick(key, outcome)
+        else:
+            outcome = _build_for_tick(settings, state, key, tick, stop_event, progress)  # records it
+    outcome.resumed = resumed
+    _finish(settings, outcome)
+    return outcome
+
+
+def resume_unfinished(
+    settings: Settings, at: datetime, *, stop_event: threading.Event | None = None, progress: bool | None = None
+) -> list[TickOutcome]:
+    """Take up every unfinished send (or give it up past its deadline) without firing a tick: the
+    foreground scheduler's retry between ticks. Call it under `schedule_lock`."""
+    with ScheduleState(settings.state_path) as state:
+        outcomes = _resume_unfinished(settings, state, at, force=False, stop_event=stop_event, progress=progress)
+    for outcome in outcomes:
+        _finish(settings, outcome)
+    return outcomes
+
+
+def _build_for_tick(
+    settings: Settings,
+    state: ScheduleState,
+    key: str,
+    tick: datetime,
+    stop_event: threading.Event | None,
+    progress: bool | None,
+) -> TickOutcome:
+    from digest.archive.manifest import issue_id_for
+    from digest.pipeline import build_issue, write_issue
+
+    sched = settings.schedule
+    previous = state.previous_tick()
+    first_since = state.first_since() or tick - timedelta(days=sched.first_window_days)
+    if previous is None:
+        stated_since = select_since = first_since
+    else:
+        stated_since = previous
+        select_since = max(first_since, previous - timedelta(days=sched.lookback_days))
+    number = state.next_number()
+    issue_id = f"{issue_id_for(stated_since, tick, settings.tz)}_n{number}"
+    result = build_issue(
+        settings, select_since, tick, carried=state.carried(), number=number, issue_id=issue_id, progress=progress,
+        explain=log.isEnabledFor(logging.DEBUG),
+        updated_since=previous if sched.show_updates and previous else None,
+    )
+    for skipped in result.skipped:
+        log.warning("%s: %s", skipped.path, skipped.reason)
+    for decision in result.decisions:
+        log.debug("%s %s: %s", "+" if decision.selected else "-", decision.path, decision.reason)
+    result.issue.since = stated_since
+    state.set_first_since(first_since)
+    if not result.issue.articles:
+        if sched.when_empty == "skip":
+            outcome = TickOutcome(tick, "skipped-empty", since=stated_since, detail="no new articles", key=key)
+            state.record_tick(key, outcome)
+            return outcome
+        from digest.render.i18n import labels_for
+
+        result.issue.note = result.issue.note or labels_for(settings.site.language)["nothing_new"]
+    files = write_issue(result, settings)
+    sending = sched.action == "send"
+    outcome = TickOutcome(
+        tick, UNFINISHED if sending else "written", issue_id, number, stated_since,
+        len(result.issue.articles) + len(result.issue.more), detail="" if sending else str(files["html"]), key=key,
+    )
+    # The issue, what it carried and the tick's outcome are one transaction: a crash after it
+    # never carries an article twice, a crash before it rebuilds the same issue. With
+    # action: send the tick is recorded unfinished until its send is: a kill or a dead server
+    # leaves it for the next run to resume, never "done".
+    state.record_issue(key, outcome, result.issue.articles + result.issue.more)
+    if sending:
+        _send(settings, state, outcome, stop_event, progress)
+    return outcome
+
+
+def _send(
+    settings: Settings, state: ScheduleState, outcome: TickOutcome, stop_event: threading.Event | None,
+    progress: bool | None,
+) -> None:
+    """Send (or go on sending) a tick's issue; record it `sent` only when nothing is left to do."""
+    from digest.delivery_api import load_recipients_for_schedule, send_built_issue
+
+    issue_id = outcome.issue_id or ""
+    try:
+        recipients = load_recipients_for_schedule(settings)
+        report = send_built_issue(settings, issue_id, recipients, stop_event=stop_event, progress=progress)
+    except (DigestError, OSError) as exc:
+        # The server is down or refuses the login, the recipients cannot be read, another process
+        # sends this issue: the tick stays unfinished and the next run takes it up.
+        reason = exc.message if isinstance(exc, DigestError) else str(exc)
+        outcome.outcome, outcome.recipients = UNFINISHED, state.send_counts(issue_id)["total"]
+        why = f"{reason}; the next run resumes it"
+    else:
+        outcome.recipients = report.total
+        if report.complete:  # sent, skipped, failed permanently, or ambiguous after its one resend
+            outcome.outcome = "sent"
+            why = "" if report.exit_code == 0 else report.summary_line()
+        else:
+            outcome.outcome = UNFINISHED
+            why = f"{'stopped' if report.stopped else report.error or 'not finished'}; the next run resumes it"
+    # The state keeps the reason; the counts are read afresh from the outbox when shown.
+    state.update_outcome(outcome.key, outcome.outcome, why, outcome.recipients)
+    outcome.detail = f"{send_progress(state.conn, issue_id)}; {why}" if outcome.outcome == UNFINISHED else why
+
+
+def _resume_unfinished(
+    settings: Settings, state: ScheduleState, at: datetime, *, force: bool,
+    stop_event: threading.Event | None, progress: bool | None,
+) -> list[TickOutcome]:
+    """Every tick whose send is unfinished, oldest first: sent on, or given up past tick + max_lateness.
+
+    Not only with action: send: a tick built to be sent is finished even if the config changed since.
+    """
+    outcomes = []
+    max_lateness = timedelta(hours=settings.schedule.max_lateness_hours)
+    for row in state.unfinished_sends():
+        tick = datetime.fromisoformat(row["tick"])
+        outcome = TickOutcome(
+            tick, UNFINISHED, row["issue_id"], row["number"],
+            datetime.fromisoformat(row["since"]) if row["since"] else None, row["articles"], row["recipients"],
+            key=row["wall_key"],
+        )
+        if at - tick > max_lateness and not force:
+            outcome.outcome = GAVE_UP
+            outcome.recipients = state.send_counts(row["issue_id"])["total"] or outcome.recipients
+            why = (
+                f"gave up: still unfinished {at - tick} after the tick (schedule.max_lateness_hours:"
+                f" {settings.schedule.max_lateness_hours:g}); `digest send {row['issue_id']}` sends the rest by hand"
+            )
+            state.update_outcome(outcome.key, outcome.outcome, why, outcome.recipients)
+            outcome.detail = f"{send_progress(state.conn, row['issue_id'])}; {why}"
+        elif stop_event is not None and stop_event.is_set():  # SIGTERM: leave it for the next run
+            outcome.detail = f"{send_progress(state.conn, row['issue_id'])}; stopped; the next run resumes it"
+        else:
+            _send(settings, state, outcome, stop_event, progress)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def unfinished_deadline(settings: Settings) -> datetime | None:
+    """When the oldest unfinished send is given up (its tick + max_lateness); None when none is unfinished."""
+    with ScheduleState(settings.state_path) as state:
+        rows = state.unfinished_sends()
+    if not rows:
+        return None
+    return datetime.fromisoformat(rows[0]["tick"]) + timedelta(hours=settings.schedule.max_lateness_hours)
+
+
+def _finish(settings: Settings, outcome: TickOutcome) -> None:
+    """Request the heartbeat after a tick's outcome (the caller logs or prints the tick's line)."""
+    url = settings.schedule.heartbeat_url
+    if url and url.startswith(("http://", "https://")):
+        # A dead-man's switch: requested after every tick, whatever the outcome; `status=fail` lets a
+        # monitor alert on an unfinished or given-up send without knowing digest's outcome names.
+        query = urllib.parse.urlencode({"outcome": outcome.outcome, **({"status": "fail"} if is_failure(outcome.outcome) else {})})
+        try:
+            urllib.request.urlopen(f"{url}{'&' if '?' in url else '?'}{query}", timeout=10).close()
+        except OSError as exc:
+            log.warning("heartbeat %s failed: %s", url, exc)
+
+
+def log_outcome(outcome: TickOutcome) -> None:
+    """One line per tick: the service's journal is where an owner looks."""
+    if outcome.outcome == GAVE_UP:
+        level = logging.ERROR
+    elif is_failure(outcome.outcome) or outcome.outcome == "refused-late":
+        level = logging.WARNING
+    else:
+        level = logging.INFO
+    log.log(level, outcome.line())
+
+
+class _Retry:
+    """When the foreground scheduler next takes up an unfinished send: growing waits, not a poll, and
+    one last attempt just past the oldest one's deadline, which gives it up."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.failures = 0
+        self.due: float | None = None  # time.monotonic() of the next attempt; None when nothing is unfinished
+
+    def plan(self) -> None:
+        deadline = unfinished_deadline(self.settings)
+        if deadline is None:
+            self.failures, self.due = 0, None
+            return
+        self.failures += 1
+        base = self.settings.smtp.retry_base_seconds * RESUME_FACTOR
+        wait = min(base * 2 ** (self.failures - 1), RESUME_MAX_SECONDS)
+        to_deadline = (deadline - datetime.now(timezone.utc)).total_seconds() + 1.0
+        wait = max(min(wait, to_deadline), 0.0)
+        self.due = time.monotonic() + wait
+        log.warning("a scheduled send is unfinished: trying again in %.1fs", wait)
+
+
+def run_forever(
+    settings: Settings, *, stop_event: threading.Event, progress: bool | None = None, state_reset: bool = False
+) -> None:
+    """Foreground scheduler: catch up once at start, then fire on the cron until stopped; between
+    ticks, take up an unfinished send again with back-off until it is sent or given up."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    busy = threading.Lock()  # the cron's job thread and the retries here: one at a time
+    retry = _Retry(settings)
+
+    def now() -> datetime:
+        return datetime.now(timezone.utc).astimezone(settings.tz)
+
+    def guarded(action: Callable[[], list[TickOutcome]]) -> None:
+        with busy:
+            try:
+                with schedule_lock(settings.state_path):
+                    outcomes = action()
+                for outcome in outcomes:
+                    log_outcome(outcome)
+            except LockBusy as exc:
+                log.warning(exc.message)
+            except (DigestError, sqlite3.Error, OSError) as exc:
+                log.error("tick failed: %s", exc)
+            try:
+                retry.plan()
+            except (DigestError, sqlite3.Error, OSError) as exc:
+                log.error("cannot read the schedule's state: %s", exc)
+
+    def job() -> None:
+        guarded(lambda: run_tick(settings, now(), stop_event=stop_event, progress=progress, state_reset=state_reset).all())
+
+    trigger = cron_trigger(settings.schedule.cron, settings.tz)
+    scheduler = BackgroundScheduler(timezone=settings.tz)
+    scheduler.add_job(
+        job, trigger, id="digest-tick", coalesce=True, max_instances=1,
+        misfire_grace_time=int(settings.schedule.max_lateness_hours * 3600),
+    )
+    job()  # catch up after downtime: one issue covering the whole gap
+    scheduler.start()
+    try:
+        while not stop_event.is_set():
+            due = retry.due
+            if stop_event.wait(1.0 if due is None else min(max(due - time.monotonic(), 0.0), 1.0)):
+                break
+            due = retry.due
+            if due is not None and time.monotonic() >= due:
+                guarded(lambda: resume_unfinished(settings, now(), stop_event=stop_event, progress=progress))
+    finally:
+        scheduler.shutdown(wait=True)
