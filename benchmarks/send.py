@@ -72,15 +72,15 @@ def sample_issue(settings):  # noqa: ANN001, ANN201
     from digest.pipeline import build_issue
 
     tz = settings.tz
-    result = build_issue(settings, datetime(2025, 7, 1, tzinfo=tz), datetime(2025, 8, 1, tzinfo=tz), progress=False)
+    result = build_issue(settings, datetime(2025, 7, 1, tzinfo=tz), datetime(2025, 8, 1, tzinfo=tz))
     return result.issue
 
 
 def bench_digest(settings, issue, recipients: list[str], *, fsync: bool = True) -> float:  # noqa: ANN001
-    from digest.delivery import send_issue
+    from digest.pipeline import send_issue
 
     started = time.perf_counter()
-    report = send_issue(settings, issue, recipients, progress=False, fsync=fsync)
+    report = send_issue(settings, issue, recipients, fsync=fsync, env=os.environ)
     elapsed = time.perf_counter() - started
     if report.sent_now != len(recipients):
         raise SystemExit(f"digest sent {report.sent_now} of {len(recipients)}: {report.summary_line()}")

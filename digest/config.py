@@ -13,12 +13,18 @@ import types
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 import yaml
 
-from digest.errors import ConfigError
+from digest.config_rules import validate
+from digest.errors import ConfigError, found
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser, where PyYAML has it
 
@@ -166,16 +172,6 @@ def _type_name(tp: Any) -> str:
     return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(tp, str(tp))
 
 
-def _found(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _bad(key: str, detail: str, hint: str | None = None) -> ConfigError:
-    """The error for one key: "config key 'smtp.port': expected …, found …"."""
-    return ConfigError(f"config key '{key}': {detail}", hint, key=key, detail=detail)
-
-
 def _coerce(value: Any, tp: Any, key: str) -> Any:
     """Check one value against its annotation; return it converted, or raise naming the key."""
     origin = typing.get_origin(tp)
@@ -193,21 +189,21 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
                 return _coerce(value, arg, key)
             except ConfigError:
                 pass
-        raise _bad(key, f"expected {_type_name(tp)}, found {_found(value)}")
+        raise ConfigError.for_key(key, f"expected {_type_name(tp)}, found {found(value)}")
     if origin is Literal:
         if value in typing.get_args(tp):
             return value
-        raise _bad(key, f"expected one of {_type_name(tp)}, found {_found(value)}")
+        raise ConfigError.for_key(key, f"expected one of {_type_name(tp)}, found {found(value)}")
     if origin is list:
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, list):
-            raise _bad(key, f"expected a list, found {_found(value)}")
+            raise ConfigError.for_key(key, f"expected a list, found {found(value)}")
         (item,) = typing.get_args(tp) or (Any,)
         return [_coerce(v, item, f"{key}[{i}]") if item is not Any else v for i, v in enumerate(value)]
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
-            raise _bad(key, f"expected a mapping, found {_found(value)}")
+            raise ConfigError.for_key(key, f"expected a mapping, found {found(value)}")
         return _build(tp, value, key + ".")
     if tp is bool:
         if isinstance(value, bool):
@@ -232,10 +228,10 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         return Path(value)
     else:
         return value
-    raise _bad(key, f"expected {_type_name(tp)}, found {_found(value)}")
+    raise ConfigError.for_key(key, f"expected {_type_name(tp)}, found {found(value)}")
 
 
-def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
+def _build(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
     hints = typing.get_type_hints(cls)
     known = {f.name for f in fields(cls) if f.name != "root"}
     kwargs = {}
@@ -243,9 +239,8 @@ def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
         if key not in known:
             close = difflib.get_close_matches(str(key), sorted(known), n=1)
             hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
-            raise ConfigError(
-                f"config key '{prefix}{key}' is not a setting{hint}", key=f"{prefix}{key}", detail=f"is not a setting{hint}"
-            )
+            detail = f"is not a setting{hint}"
+            raise ConfigError(f"config key '{prefix}{key}' {detail}", key=f"{prefix}{key}", detail=detail)
         kwargs[key] = _coerce(value, hints[key], prefix + key)
     return cls(**kwargs)
 
@@ -255,9 +250,7 @@ def settings_from_mapping(data: dict[str, Any] | None, root: Path | None = None)
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"config: expected a mapping of settings at the top level, found {_found(data)}")
-    from digest.config_rules import validate
-
+        raise ConfigError(f"config: expected a mapping of settings at the top level, found {found(data)}")
     settings = _build(Settings, data)
     settings.root = root or Path.cwd()
     validate(settings)
@@ -313,7 +306,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings, found {_found(data)}")
+        raise ConfigError(f"{path}: expected a mapping of settings, found {found(data)}")
     return data
 
 

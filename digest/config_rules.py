@@ -8,13 +8,16 @@ Called by `settings_from_mapping` for every Settings digest builds, so `build`, 
 from __future__ import annotations
 
 import math
+import resource
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from digest.config import _bad, _found
+from babel import Locale, UnknownLocaleError
 
-if TYPE_CHECKING:
+from digest.errors import ConfigError, found
+
+if TYPE_CHECKING:  # config.py calls validate(): the settings type only, no import at run time
     from digest.config import Settings
 
 # Open files a send needs: some for the process itself (stdio, the state database and its
@@ -25,6 +28,9 @@ FDS_BASE = 24
 FDS_PER_CONNECTION = 4
 MAX_PORT = 65535
 UNSUBSCRIBE_SCHEMES = ("https", "http", "mailto")
+# The languages render/i18n.py has labels for (a test holds the two equal): named here so that
+# the config, at the bottom of the house, need not import the render wing to say so.
+LABELLED_LANGUAGES = ("en", "zh-CN")
 
 
 def validate(settings: Settings) -> None:
@@ -33,11 +39,13 @@ def validate(settings: Settings) -> None:
     try:
         ZoneInfo(site.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise _bad(
-            "site.timezone", f"expected an IANA time zone such as 'Europe/Berlin', found {_found(site.timezone)}"
+        raise ConfigError.for_key(
+            "site.timezone", f"expected an IANA time zone such as 'Europe/Berlin', found {found(site.timezone)}"
         ) from None
     if not _is_web_url(site.base_url):
-        raise _bad("site.base_url", f"expected an absolute http(s) URL with a host, found {_found(site.base_url)}")
+        raise ConfigError.for_key(
+            "site.base_url", f"expected an absolute http(s) URL with a host, found {found(site.base_url)}"
+        )
     _check_language(site.language)
     smtp, sched = settings.smtp, settings.schedule
     for key, value, low, high in (
@@ -56,24 +64,25 @@ def validate(settings: Settings) -> None:
     # Zero would make smtplib's sockets non-blocking; an hour of lateness of 0 would refuse
     # every tick (and APScheduler needs a grace time of at least a second).
     if not (math.isfinite(smtp.timeout) and smtp.timeout > 0):
-        raise _bad("smtp.timeout", f"expected a number of seconds above 0, found {_found(smtp.timeout)}")
+        raise ConfigError.for_key("smtp.timeout", f"expected a number of seconds above 0, found {found(smtp.timeout)}")
     if not (math.isfinite(sched.max_lateness_hours) and sched.max_lateness_hours * 3600 >= 1):
-        raise _bad(
-            "schedule.max_lateness_hours", f"expected a number of hours above 0, found {_found(sched.max_lateness_hours)}"
+        raise ConfigError.for_key(
+            "schedule.max_lateness_hours",
+            f"expected a number of hours above 0, found {found(sched.max_lateness_hours)}",
         )
     _check_open_files(smtp.connections)
     from digest.schedule.ticks import cron_problem
 
     problem = cron_problem(sched.cron)
     if problem:
-        raise _bad("schedule.cron", problem)
+        raise ConfigError.for_key("schedule.cron", problem)
     url = settings.mail.unsubscribe_url
     if url is not None:
         scheme = urlsplit(url.strip()).scheme.lower()
         if scheme not in UNSUBSCRIBE_SCHEMES or (scheme != "mailto" and not _is_web_url(url)):
-            raise _bad(
+            raise ConfigError.for_key(
                 "mail.unsubscribe_url",
-                f"expected an https, http or mailto URL (it goes into every message), found {_found(url)}",
+                f"expected an https, http or mailto URL (it goes into every message), found {found(url)}",
             )
 
 
@@ -88,37 +97,31 @@ def _is_web_url(url: str) -> bool:
 
 def _check_range(key: str, value: float, low: float, high: float | None) -> None:
     if isinstance(value, float) and not math.isfinite(value):
-        raise _bad(key, f"expected a finite number, found {_found(value)}")
+        raise ConfigError.for_key(key, f"expected a finite number, found {found(value)}")
     if value < low:
-        raise _bad(key, f"expected at least {low}, found {value}")
+        raise ConfigError.for_key(key, f"expected at least {low}, found {value}")
     if high is not None and value > high:
-        raise _bad(key, f"expected at most {high}, found {value}")
+        raise ConfigError.for_key(key, f"expected at most {high}, found {value}")
 
 
 def _check_language(language: str) -> None:
-    if language.replace("_", "-").casefold() in ("en", "zh-cn"):
+    if language.replace("_", "-").casefold() in (lang.casefold() for lang in LABELLED_LANGUAGES):
         return  # the built-in ones, answered without loading Babel at every start
-    from babel import Locale, UnknownLocaleError
-
-    from digest.render.i18n import LABELS
-
     try:
         Locale.parse(language.replace("-", "_"))
     except (UnknownLocaleError, ValueError, TypeError):
-        raise _bad(
+        raise ConfigError.for_key(
             "site.language",
-            f"expected a language code such as 'en' or 'zh-CN' (labels built in for {', '.join(LABELS)}; "
-            f"other languages Babel knows get English labels and their own dates), found {_found(language)}",
+            f"expected a language code such as 'en' or 'zh-CN' (labels built in for {', '.join(LABELLED_LANGUAGES)}; "
+            f"other languages Babel knows get English labels and their own dates), found {found(language)}",
         ) from None
 
 
 def _check_open_files(connections: int) -> None:
     """Each SMTP connection holds open files: refuse before a send runs out of them mid-way."""
     try:
-        import resource
-
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    except (ImportError, OSError, ValueError):
+    except (OSError, ValueError):
         return  # no such limit on this system
     if soft == resource.RLIM_INFINITY:
         return
@@ -126,7 +129,7 @@ def _check_open_files(connections: int) -> None:
     if need <= soft:
         return
     most = max((soft - FDS_BASE) // FDS_PER_CONNECTION, 0)
-    raise _bad(
+    raise ConfigError.for_key(
         "smtp.connections",
         f"{connections} connections need about {need} open files, over this process's limit of {soft}",
         hint=f"lower smtp.connections to {most} or less, or raise the limit first (`ulimit -n {need}`"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import pwd
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,10 +39,23 @@ class ConfigError(DigestError):
 
     exit_code = 2
 
-    def __init__(self, message: str, hint: str | None = None, *, key: str | None = None, detail: str | None = None) -> None:
+    def __init__(
+        self, message: str, hint: str | None = None, *, key: str | None = None, detail: str | None = None
+    ) -> None:
         super().__init__(message, hint)
         self.key = key
         self.detail = detail or message
+
+    @classmethod
+    def for_key(cls, key: str, detail: str, hint: str | None = None) -> ConfigError:
+        """The error for one key: "config key 'smtp.port': expected …, found …"."""
+        return cls(f"config key '{key}': {detail}", hint, key=key, detail=detail)
+
+
+def found(value: object) -> str:
+    """A value as a config error shows it after "found": its repr, cut to 60 characters."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class ArticleError(DigestError):
@@ -52,6 +66,10 @@ class DeliveryError(DigestError):
     """The SMTP server could not be reached, refused us, or a send failed."""
 
     exit_code = 3
+
+
+class DurabilityError(DigestError):
+    """The outbox could not be made durable: no message may be sent without it."""
 
 
 class FileError(DigestError):
@@ -65,10 +83,8 @@ class StateDatabaseError(FileError, sqlite3.OperationalError):
 
 def _user() -> str:
     try:
-        import pwd
-
         return pwd.getpwuid(os.geteuid()).pw_name
-    except (ImportError, KeyError, AttributeError):
+    except KeyError:  # a uid with no name (a container's arbitrary user)
         return "this user"
 
 

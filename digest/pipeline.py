@@ -2,19 +2,58 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import sqlite3
 from collections.abc import Iterable, Mapping
+from itertools import chain
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from digest.content import articles as content_mod
-from digest.config import Settings
+from digest.content.articles import load_body
+from digest.content.date_line import MARGIN_SECONDS
+from digest.content.scan import ReadJob, Window, read_rows
+from digest.content.walk import walk
+from digest.config import Settings, folder_problem
 from digest.errors import ArticleError, DigestError
 from digest.archive.manifest import issue_id_for, issue_to_manifest, write_manifest
-from digest.models import Article, Issue, RenderedEmail, Skipped
+from digest.models import ARTICLE, Article, Issue, RenderedEmail, ScanRow, Skipped
 from digest.cli.progress import track
 from digest.selection import Decision, select_articles
+from digest.render.issue import RENDER_MODULES, issue_as_rendered, render_issue, render_reads, template_folders
+from digest.render.archive_page import render_archive
+from digest.files import write_atomic
+from digest.archive.index import write_archive
+from digest.archive.manifest import read_manifests
+from digest.delivery.message import MessageFactory
+from digest.state import render_cache, scan_cache
+# The send and the schedule's build (W3): the sender is handed the outbox, the lock and the renderer.
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timezone
+
+from digest.archive.manifest import load_issue, record_send
+from digest.archive.site_page import archive_sent_issue
+from digest.config import smtp_password
+from digest.delivery import sender
+from digest.delivery.base import Backend
+from digest.delivery.message import unsubscribe_secret
+from digest.delivery.ports import ProgressFactory, quiet_progress
+from digest.delivery.recipients import Recipient, RecipientList, collect_recipients
+from digest.delivery.report import SendReport
+from digest.delivery.smtp import SmtpBackend
+from digest.errors import DeliveryError
+from digest.models import NOT_SENT_STATES
+from digest.render.i18n import labels_for
+from digest.state.db import check_state_continuity, connect
+from digest.state.locks import AnotherRunHoldsTheLock, exclusive_lock, send_lock_path
+from digest.state.outbox import IssueSummary, Outbox, outbox_summary
+from digest.state.schedule import ScheduleState, send_progress
+from digest.state.scan_cache import ScanStats
+from digest.summarize.summary import summarize
 
 log = logging.getLogger("digest")
 
@@ -37,46 +76,102 @@ def scan_content(
     progress: bool | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-) -> tuple[list[Article], list[Skipped], int]:
-    """The articles dated in [since, until) (all, without bounds), the files that failed, and how many files were seen.
+) -> tuple[list[Article], list[Skipped], ScanStats]:
+    """The articles dated in [since, until) (all, without bounds), every file that failed, and how the scan went.
 
-    Front matter comes from the scan cache in the state database: only files whose size or
-    modification time changed since the last build are read.
+    The content stage reads only the files whose size or modification time changed since the last
+    build; the scan cache (state/) keeps the rows it made. Articles outside the range are not
+    returned: building 100,000 Article objects is most of a warm build's cost. Sorted by path.
     """
-    from digest.config import folder_problem
-    from digest.state.scan_cache import cached_scan
-
     folder = settings.content_dir
     problem = folder_problem(folder)
     if problem:
         raise DigestError(problem, hint="set `content:` in config.yaml or pass --content")
-    articles, skipped, stats = cached_scan(
-        folder, settings, since=since, until=until, summarize=True, progress=progress
-    )
+    files, problems = walk(folder, follow_outside_links=settings.follow_outside_links)
+    job = ReadJob(folder, settings, Window.of(since, until))
+    stats = ScanStats(seen=len(files) + len(problems))
+    try:
+        articles, skipped = _scan_with_cache(files, job, stats, progress)
+    except sqlite3.Error as exc:
+        # The build must not depend on its cache: a locked, full or damaged database means reading every file.
+        log.warning("scan cache unavailable (%s): reading every file", exc)
+        stats = ScanStats(seen=stats.seen, reread=len(files), cache_used=False)
+        articles, skipped = [], []
+        batches, count, stats.workers = read_rows(sorted(files), job)
+        _keep(chain.from_iterable(track(batches, count, "Scanning", enabled=progress)), job.window, articles, skipped)
+    articles.sort(key=lambda a: a.path)
+    skipped = sorted(skipped + problems, key=lambda s: s.path)
     log.info("scanned %d files: %d read, %d from the cache", stats.seen, stats.reread, stats.cached)
-    return articles, skipped, stats.seen
+    return articles, skipped, stats
 
 
-def summarize_articles(articles: Iterable[Article], settings: Settings, *, progress: bool | None = None) -> list[Skipped]:
-    """Read the bodies of the chosen articles only, and fill in their TL;DR and key figures."""
-    from digest.state.scan_cache import save_summaries, summaries_from_cache
+def _scan_with_cache(
+    files: dict[str, int], job: ReadJob, stats: ScanStats, progress: bool | None
+) -> tuple[list[Article], list[Skipped]]:
+    """Read the changed files, store their rows, and take the rest from the cache."""
+    articles: list[Article] = []
+    skipped: list[Skipped] = []
+    conn = scan_cache.open_cache(job.settings, job.content_dir)
+    try:
+        todo, gone = scan_cache.changed(conn, files)
+        stats.reread, stats.cached, stats.deleted = len(todo), len(files) - len(todo), len(gone)
+        if todo or gone:
+            batches, count, stats.workers = read_rows(todo, job)
+            rows = scan_cache.store(conn, track(batches, count, "Scanning", enabled=progress), gone)
+            _keep(rows, job.window, articles, skipped)
+        if len(todo) < len(files):
+            window = job.window
+            cached, cached_skipped, reach, damaged = scan_cache.load(
+                conn, window.low, window.high, MARGIN_SECONDS, set(todo)
+            )
+            articles += cached
+            skipped += cached_skipped
+            # Files known by their date line alone that the range now reaches, and rows that did not decode.
+            again = sorted(reach + damaged)
+            if again:
+                batches, count, _ = read_rows(again, job)
+                rows = scan_cache.store(conn, track(batches, count, "Scanning", enabled=progress))
+                _keep(rows, window, articles, skipped)
+                stats.reread += len(again)
+                stats.cached -= len(again)
+    finally:
+        conn.close()
+    return articles, skipped
 
+
+def _keep(rows: Iterable[ScanRow], window: Window, articles: list[Article], skipped: list[Skipped]) -> None:
+    """Keep the articles in the window and every skipped file of freshly read rows."""
+    for row in rows:
+        if row.kind == ARTICLE and window.holds(row.date_ts):
+            articles.append(row.data)  # type: ignore[arg-type]  # an ARTICLE row holds an Article
+        elif isinstance(row.data, Skipped):
+            skipped.append(row.data)
+
+
+def summarize_articles(
+    articles: Iterable[Article], settings: Settings, *, progress: bool | None = None
+) -> tuple[list[Article], list[Skipped]]:
+    """The chosen articles, in order, with their TL;DR and key figures (new values), and the ones whose body failed.
+
+    Only these bodies are read. Summaries are cached with the scan until the file changes, so a
+    warm build summarizes nothing; the cache is handed the summaries made here.
+    """
+    wanted = list(articles)
+    done, todo = scan_cache.summaries_from_cache(wanted, settings)
+    made: list[Article] = []
     failed: list[Skipped] = []
-    # Summaries are cached with the scan until the file changes: a warm build summarizes nothing.
-    items = summaries_from_cache(list(articles), settings)
-    if items:
-        from digest.summarize.summary import summarize
-    for art in track(items, len(items), "Summarizing", enabled=progress):
+    for art in track(todo, len(todo), "Summarizing", enabled=progress):
         try:
-            body = art.body if art.body is not None else content_mod.load_body(art)
+            body = art.body if art.body is not None else load_body(art)
         except (ArticleError, OSError, UnicodeDecodeError) as exc:
             failed.append(Skipped(art.path, str(exc) or type(exc).__name__))
             continue
-        art.tldr, art.key_figures = summarize(body, art.front_matter, settings.summary)
-        art.body = None  # bodies are not kept: an issue of 50 articles should not hold 50 bodies
-    bad = {f.path for f in failed}
-    save_summaries([a for a in items if a.path not in bad], settings)
-    return failed
+        tldr, figures = summarize(body, art.front_matter, settings.summary)
+        # Bodies are not kept: an issue of 50 articles should not hold 50 bodies.
+        made.append(dataclasses.replace(art, tldr=tldr, key_figures=figures, body=None))
+    scan_cache.save_summaries(made, settings)
+    summarized = {a.path: a for a in (*done, *made)}
+    return [summarized[a.path] for a in wanted if a.path in summarized], failed
 
 
 def build_issue(
@@ -98,15 +193,12 @@ def build_issue(
     topics = [t for t in topics if t.strip()]
     # --explain wants a reason for every file, so it scans the whole folder, not the range only.
     window = {} if explain or updated_since else {"since": since, "until": until}
-    articles, skipped, seen = scan_content(settings, progress=progress, **window)
+    articles, skipped, stats = scan_content(settings, progress=progress, **window)
     chosen, decisions = select_articles(
         articles, since, until, topics=topics, include_drafts=include_drafts, carried=carried
     )
-    failed = summarize_articles(chosen, settings, progress=progress)
-    if failed:
-        bad = {f.path for f in failed}
-        chosen = [a for a in chosen if a.path not in bad]
-        skipped = skipped + failed
+    chosen, failed = summarize_articles(chosen, settings, progress=progress)
+    skipped = skipped + failed
     # Articles an earlier issue carried whose lastmod moved since: listed, never carried again.
     updated = [] if updated_since is None else sorted(
         (a for a in articles if carried and a.path in carried and a.lastmod and updated_since <= a.lastmod < until),
@@ -123,15 +215,22 @@ def build_issue(
     )
     decisions += [Decision(s.path, False, f"unreadable: {s.reason}") for s in skipped]
     decisions.sort(key=lambda d: d.path)
-    return BuildResult(issue, skipped, decisions, scanned=seen)
+    return BuildResult(issue, skipped, decisions, scanned=stats.seen)
 
 
 def render(result: BuildResult, settings: Settings) -> RenderedEmail:
-    from digest.state.render_cache import cached_render
-
-    result.rendered = cached_render(result.issue, settings)
-    # The renderer may have moved overflow articles to issue.more to fit the size limit.
-    return result.rendered
+    """Render the issue (from the render cache when nothing it reads changed); `result.issue`
+    becomes a new Issue as the email shows it: articles that did not fit moved to `more`."""
+    key = render_cache.cache_key(
+        result.issue, render_reads(settings), template_folders(settings), RENDER_MODULES, settings.tz
+    )
+    rendered = render_cache.load(settings.state_path, key)
+    if rendered is None:
+        rendered = render_issue(result.issue, settings)
+        render_cache.store(settings.state_path, key, rendered)
+    result.rendered = rendered
+    result.issue = issue_as_rendered(result.issue, rendered)
+    return rendered
 
 
 def write_issue(result: BuildResult, settings: Settings) -> dict[str, Path]:
@@ -146,35 +245,226 @@ def write_issue(result: BuildResult, settings: Settings) -> dict[str, Path]:
         "eml": out / f"{issue.issue_id}.eml",
         "manifest": out / f"{issue.issue_id}.json",
     }
-    _write_atomic(files["html"], rendered.html)
-    _write_atomic(files["text"], rendered.text)
-    _write_atomic(files["eml"], _preview_message(issue, rendered, settings))  # bytes: CRLF as on the wire
+    write_atomic(files["html"], rendered.html)
+    write_atomic(files["text"], rendered.text)
+    write_atomic(files["eml"], _preview_message(issue, rendered, settings))  # bytes: CRLF as on the wire
     reasons = {d.path: d.reason for d in result.decisions if d.selected}
     manifest = issue_to_manifest(issue, rendered.subject, {k: p.name for k, p in files.items()}, reasons)
     write_manifest(files["manifest"], manifest)
-    try:
-        from digest.archive.index import write_archive
-
-        write_archive(out, settings)
-    except ImportError:  # pragma: no cover - archive is optional during development
-        pass
+    refresh_archive(out, settings)
     result.files = files
     return files
 
 
+def refresh_archive(out_dir: Path, settings: Settings) -> None:
+    """Rewrite the archive's index.html and feed.xml from every manifest in `out_dir`."""
+    index_html, feed_xml = render_archive(read_manifests(out_dir), settings)
+    write_archive(out_dir, index_html, feed_xml)
+
+
 def _preview_message(issue: Issue, rendered: RenderedEmail, settings: Settings) -> bytes:
     """The complete MIME message, as a subscriber would get it, to open in a mail client."""
-    from digest.delivery.message import MessageFactory
-
     # Built by the same factory `digest send` uses, so the preview is exactly what goes out.
     factory = MessageFactory(settings, issue.issue_id, rendered, ensure_link=False)
     return factory.build("reader@example.com")
 
 
-def _write_atomic(path: Path, data: str | bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    if isinstance(data, bytes):
-        tmp.write_bytes(data)
+
+# --- the send: recipients, the outbox, the lock and the renderer, handed to the sender -------------------
+
+Clock = Callable[[], float]  # unix seconds
+
+
+def recipients_for_schedule(settings: Settings) -> RecipientList:
+    """The recipients CSV named by `mail.recipients` (read relative to config.yaml)."""
+    if not settings.mail.recipients:
+        raise DigestError(
+            "schedule.action is send but mail.recipients is not set",
+            hint="set mail.recipients to a CSV with an `email` column",
+        )
+    return collect_recipients(csv_path=settings.path(settings.mail.recipients))
+
+
+def check_state(settings: Settings, *, state_reset: bool, now: datetime) -> None:
+    """Refuse to send from a state file that lost sends the manifests record (see state.db)."""
+    check_state_continuity(settings, state_reset=state_reset, now=now)
+
+
+def send_issue(
+    settings: Settings,
+    issue: Issue,
+    recipients: RecipientList | Iterable[Recipient | str],
+    *,
+    dry_run: bool = False,
+    progress: ProgressFactory | None = None,
+    resend_ambiguous: bool = True,
+    retry_failed: bool = False,
+    stop_event: threading.Event | None = None,
+    backend: Backend | Callable[[], Backend] | None = None,
+    render: sender.RenderFn | None = None,
+    env: Mapping[str, str] | None = None,
+    now: datetime | None = None,
+    clock: Clock = time.time,
+    fsync: bool = True,
+) -> SendReport:
+    """Send `issue` to each recipient at most once through the outbox (see delivery/sender.py).
+
+    `backend`: None for SMTP from `settings.smtp` (one connection per worker); a Backend
+    instance (one worker); or a zero-argument factory (one per worker). `env` holds the
+    secrets (DIGEST_SMTP_PASSWORD, DIGEST_UNSUBSCRIBE_SECRET): the CLI passes the environment,
+    None means none. `progress` makes what the send shows (None: nothing); `now` is the
+    messages' Date (default: `clock`). `fsync=False` trades safety against a power cut for speed.
+    """
+    env = {} if env is None else env
+    if dry_run:
+        states: dict[str, tuple[str, int]] = {}
+        if settings.state_path.exists():
+            outbox = Outbox.open(settings.state_path, clock=clock)
+            try:
+                states = outbox.states(issue.issue_id)
+            finally:
+                outbox.close()
+        return sender.plan_send(
+            settings, issue, recipients, states, resend_ambiguous=resend_ambiguous, retry_failed=retry_failed
+        )
+    secret = unsubscribe_secret(settings, env)  # a token URL without DIGEST_UNSUBSCRIBE_SECRET: refused before anything
+    single = backend if isinstance(backend, Backend) else None
+    make_backend: Callable[[], Backend]
+    if backend is None:
+        password = smtp_password(env)
+        make_backend = lambda: SmtpBackend(settings.smtp, password)  # noqa: E731
+    elif isinstance(backend, Backend):
+        make_backend = lambda: backend  # noqa: E731
     else:
-        tmp.write_text(data, encoding="utf-8", newline="")
-    tmp.replace(path)
+        make_backend = backend
+    path = settings.state_path
+    with _issue_lock(path, issue.issue_id):
+        return sender.send_issue(
+            settings, issue, recipients,
+            open_outbox=lambda: Outbox.open(path, clock=clock, fsync=fsync),
+            render=render or render_issue, make_backend=make_backend, single_backend=single, secret=secret,
+            now=now or datetime.fromtimestamp(clock(), timezone.utc), clock=clock,
+            progress=progress or quiet_progress,
+            record_start=lambda: record_send(settings, issue.issue_id),  # the manifest outlives the state file
+            resend_ambiguous=resend_ambiguous, retry_failed=retry_failed, stop_event=stop_event,
+        )
+
+
+@contextmanager
+def _issue_lock(state_path: Path, issue_id: str) -> Iterator[None]:
+    """One `digest send` per issue at a time: a second would take the first's rows in flight for ambiguous."""
+    lock = send_lock_path(state_path, issue_id)
+    try:
+        held = exclusive_lock(lock)
+        held.__enter__()
+    except AnotherRunHoldsTheLock:
+        raise DeliveryError(
+            f"issue {issue_id} is already being sent by another digest process (lock {lock})",
+            hint="wait for it to finish; `digest status` shows its progress",
+        ) from None
+    try:
+        yield
+    finally:
+        held.__exit__(None, None, None)
+
+
+@dataclass
+class SentIssue:
+    """A send and, once it is complete, the issue's page in the site's archive."""
+
+    report: SendReport
+    archived: Path | None = None
+
+
+def send_built_issue(
+    settings: Settings,
+    issue: Issue | str,
+    recipients: RecipientList,
+    *,
+    dry_run: bool = False,
+    progress: ProgressFactory | None = None,
+    resend_ambiguous: bool = True,
+    retry_failed: bool = False,
+    stop_event: threading.Event | None = None,
+    env: Mapping[str, str] | None = None,
+    clock: Clock = time.time,
+) -> SentIssue:
+    """Send a built issue (loaded, or its id: its manifest in the out folder), then archive it once complete.
+
+    What `digest send` and the schedule both do; resumes where an earlier run stopped. Raises
+    DeliveryError when the server cannot be reached at all.
+    """
+    loaded = load_issue(settings, issue) if isinstance(issue, str) else issue
+    report = send_issue(
+        settings, loaded, recipients, dry_run=dry_run, progress=progress, resend_ambiguous=resend_ambiguous,
+        retry_failed=retry_failed, stop_event=stop_event, env=env, clock=clock,
+    )
+    archived = archive_sent_issue(settings, loaded.issue_id) if report.complete and not dry_run else None
+    return SentIssue(report, archived)
+
+
+@dataclass
+class SendStatus:
+    """What `digest status` shows: the schedule's recent ticks, the outbox's issues, one issue's rows not sent."""
+
+    ticks: list[dict[str, object]] = field(default_factory=list)
+    tick_progress: dict[str, str] = field(default_factory=dict)  # issue id -> how far its send got
+    summaries: list[IssueSummary] = field(default_factory=list)
+    not_sent: list[Mapping[str, object]] = field(default_factory=list)
+
+
+def send_status(settings: Settings, issue_id: str | None, *, clock: Clock = time.time) -> SendStatus:
+    """Read what the state database recorded (the caller checks it exists: reading creates it)."""
+    status = SendStatus()
+    if not issue_id:
+        with ScheduleState(settings.state_path, clock=clock) as state:
+            status.ticks = state.recent(10)
+            # An unfinished or given-up send: how far it got, read now from the outbox.
+            status.tick_progress = {
+                str(t["issue_id"]): send_progress(state.conn, str(t["issue_id"])) for t in status.ticks
+                if t["issue_id"] and (t["outcome"] in ("unfinished", "gave-up") or str(t["outcome"]).startswith("failed-at"))
+            }
+    conn = connect(settings.state_path)
+    try:
+        status.summaries = outbox_summary(conn, issue_id)
+        if issue_id:
+            status.not_sent = list(Outbox(conn, clock=clock).rows(issue_id, NOT_SENT_STATES))
+    finally:
+        conn.close()
+    return status
+
+
+# --- the schedule's build: one tick's issue ---------------------------------------------------------------
+
+
+def build_tick_issue(
+    settings: Settings,
+    *,
+    select_since: datetime,
+    stated_since: datetime,
+    tick: datetime,
+    number: int,
+    carried: Mapping[str, int | str],
+    updated_since: datetime | None,
+    skip_empty: bool,
+    progress: bool | None = None,
+    explain: bool = False,
+) -> BuildResult:
+    """Build and write the issue of a scheduled tick; `result.files` is empty when it was empty and skipped.
+
+    The issue states the range since the previous tick, but carries everything not carried
+    before from `select_since` (the lookback) on.
+    """
+    issue_id = f"{issue_id_for(stated_since, tick, settings.tz)}_n{number}"
+    result = build_issue(
+        settings, select_since, tick, carried=carried, number=number, issue_id=issue_id, progress=progress,
+        explain=explain, updated_since=updated_since,
+    )
+    result.issue = dataclasses.replace(result.issue, since=stated_since)
+    if not result.issue.articles:
+        if skip_empty:
+            return result
+        note = result.issue.note or labels_for(settings.site.language)["nothing_new"]
+        result.issue = dataclasses.replace(result.issue, note=note)
+    write_issue(result, settings)
+    return result

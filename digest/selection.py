@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from digest.models import Article
+from digest.models import Article, normalise_topic
 
 
 @dataclass(frozen=True)
@@ -16,10 +16,6 @@ class Decision:
     path: str
     selected: bool
     reason: str
-
-
-def normalise_topic(topic: str) -> str:
-    return " ".join(str(topic).split()).casefold()
 
 
 def select_articles(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from issue_factory import make_settings
 
-from digest.archive.index import write_archive
+from digest.pipeline import refresh_archive
 from digest.render.check import parse
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -37,7 +37,7 @@ def _three_issues(out: Path) -> None:
 def test_index_lists_every_issue_newest_first(tmp_path):
     """index.html links every issue manifest in the folder, newest range first, undated last."""
     _three_issues(tmp_path)
-    write_archive(tmp_path, make_settings())
+    refresh_archive(tmp_path, make_settings())
     doc = parse((tmp_path / "index.html").read_text(encoding="utf-8")).root
     hrefs = [n.attrs["href"] for n in doc.iter() if n.tag == "a" and n.attrs["href"].endswith(".html")]
     assert hrefs == [
@@ -51,7 +51,7 @@ def test_index_lists_every_issue_newest_first(tmp_path):
 def test_index_escapes_subjects(tmp_path):
     """A subject with markup shows as text on the archive page."""
     _three_issues(tmp_path)
-    write_archive(tmp_path, make_settings())
+    refresh_archive(tmp_path, make_settings())
     page = (tmp_path / "index.html").read_text(encoding="utf-8")
     assert "Digest &lt;b&gt;&amp;&lt;/b&gt;" in page and "<b>&</b>" not in page
 
@@ -59,7 +59,7 @@ def test_index_escapes_subjects(tmp_path):
 def test_feed_is_valid_atom_with_absolute_links(tmp_path):
     """feed.xml parses as Atom: feed id, title, updated, author; one entry per issue with id, title, updated, link."""
     _three_issues(tmp_path)
-    write_archive(tmp_path, make_settings())
+    refresh_archive(tmp_path, make_settings())
     feed = ET.parse(tmp_path / "feed.xml").getroot()
     assert feed.tag == f"{ATOM}feed"
     for tag in ("id", "title", "updated", "author"):
@@ -79,7 +79,7 @@ def test_feed_is_valid_atom_with_absolute_links(tmp_path):
 
 def test_empty_folder_gives_empty_archive(tmp_path):
     """With no manifests, both files are still written, valid and empty of entries."""
-    write_archive(tmp_path / "issues", make_settings(site={"archive_url": None}))
+    refresh_archive(tmp_path / "issues", make_settings(site={"archive_url": None}))
     feed = ET.parse(tmp_path / "issues" / "feed.xml").getroot()
     assert feed.findall(f"{ATOM}entry") == []
     assert (tmp_path / "issues" / "index.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")

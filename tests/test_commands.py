@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from sitegen import settings_for, write_article, write_config
 
 from digest.cli.main import cli
-from digest.cli.preview import rebuild
+from digest.cli.options import CONFIG_HELP, CONTENT_HELP, OUT_HELP, STATE_HELP
+from digest.cli.preview import rebuild, watch_and_rebuild
 from digest.schedule.runner import run_tick
 
 MONDAY = datetime(2025, 7, 7, 8, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -34,6 +35,47 @@ def test_preview_rebuilds_the_newest_issue_after_an_edit(site: Path) -> None:
     outcome = rebuild(str(site / "config.yaml"), None, None, None)
     assert outcome.startswith("rebuilt")
     assert "New headline" in html.read_text(encoding="utf-8")
+
+
+WATCH_WAIT_SECONDS = 15  # an upper bound for a change event on a loaded machine; met in well under a second
+
+
+def test_preview_watches_sources_and_rebuilds_on_an_edit_and_nothing_else(site: Path) -> None:
+    """The watch loop rebuilds after an article or config.yaml changes, and not after its own writes to issues/."""
+    article = write_article(site, "first", MONDAY - timedelta(days=2), title="Old headline")
+    html = Path(build(site))
+    settings = settings_for(site)
+    outcomes: list[str] = []
+    rebuilt = threading.Event()
+
+    def on_change() -> None:
+        outcomes.append(rebuild(str(site / "config.yaml"), None, None, None))
+        rebuilt.set()
+
+    stop = threading.Event()
+    loop = threading.Thread(target=watch_and_rebuild, args=(settings, site / "config.yaml", on_change, stop))
+    loop.start()
+    try:
+        # Make sure the watchers are up: touch an unwatched file, then write until the first event arrives.
+        for _ in range(WATCH_WAIT_SECONDS * 2):
+            write_article(site, "first", MONDAY - timedelta(days=2), title="New headline")
+            if rebuilt.wait(0.5):
+                break
+        assert rebuilt.is_set(), f"no rebuild within {WATCH_WAIT_SECONDS}s of editing {article}"
+        assert outcomes[0].startswith("rebuilt"), outcomes
+        assert "New headline" in html.read_text(encoding="utf-8")
+        # The rebuild wrote issues/ and the state: neither is a source, so no second rebuild follows.
+        rebuilt.clear()
+        (site / "issues" / "extra.txt").write_text("not a source", encoding="utf-8")
+        assert not rebuilt.wait(1.0), outcomes
+        config = site / "config.yaml"
+        config.write_text(config.read_text(encoding="utf-8").replace("Test Site", "Renamed Site"), encoding="utf-8")
+        assert rebuilt.wait(WATCH_WAIT_SECONDS), "no rebuild after config.yaml changed"
+        assert "Renamed Site" in html.read_text(encoding="utf-8")
+    finally:
+        stop.set()
+        loop.join(timeout=10)
+    assert not loop.is_alive(), "the watch loop did not stop when asked"
 
 
 def test_check_on_a_built_issue_passes_and_on_a_broken_one_fails(site: Path) -> None:
@@ -76,16 +118,33 @@ def test_heartbeat_is_requested_after_every_tick_whatever_the_outcome(tmp_path: 
     assert hits == ["/ping?outcome=written", "/ping?outcome=skipped-empty"]
 
 
-@pytest.mark.parametrize("command", ["build", "send", "status", "schedule", "summarize", "check", "init", "preview"])
+SHARED_FLAGS = {"--config": CONFIG_HELP, "--content": CONTENT_HELP, "--out": OUT_HELP, "--state": STATE_HELP}
+# Which shared flags each command takes (README: "where they apply"): what a command reads or writes.
+COMMAND_FLAGS = {
+    "build": ("--config", "--content", "--out", "--state"),
+    "send": ("--config", "--content", "--out", "--state"),
+    "status": ("--config", "--out", "--state"),
+    "schedule": ("--config", "--content", "--out", "--state"),
+    "summarize": ("--config", "--content"),
+    "check": ("--config", "--content"),
+    "preview": ("--config", "--content", "--out", "--state"),
+    "init": (),
+}
+
+
+@pytest.mark.parametrize("command", sorted(COMMAND_FLAGS))
 def test_every_command_explains_its_flags(command: str) -> None:
-    """`digest COMMAND --help` describes the command and each shared flag it takes."""
-    result = CliRunner().invoke(cli, [command, "--help"])
-    assert result.exit_code == 0
-    assert "--config" in result.output or command == "init"
-    for flag in ("--content", "--out", "--state"):
-        if flag in result.output:
-            assert result.output.count(flag) >= 1
-    assert len(result.output.splitlines()) > 5
+    """`digest COMMAND --help` describes the command and each shared flag it takes, with that flag's help."""
+    result = CliRunner().invoke(cli, [command, "--help"], terminal_width=400, max_content_width=400)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    for flag in COMMAND_FLAGS[command]:
+        described = [line for line in lines if line.strip().startswith(flag + " ")]
+        assert described, f"digest {command} --help does not list {flag}:\n{result.output}"
+        assert " ".join(SHARED_FLAGS[flag].split()) in " ".join(described[0].split()), described[0]
+    for flag in set(SHARED_FLAGS) - set(COMMAND_FLAGS[command]):
+        assert not any(line.strip().startswith(flag + " ") for line in lines), f"{command} lists {flag}"
+    assert len(lines) > 5
 
 
 def test_schedule_next_lists_local_and_utc(tmp_path: Path) -> None:

@@ -12,12 +12,11 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
 from digest.cli.main import cli
-from digest.config import load_settings, settings_from_mapping, smtp_password
+from digest.config import SMTP_ENV, load_settings, settings_from_mapping, smtp_password
 from digest.errors import ConfigError
 
 # No DIGEST_SMTP_* from the machine running the tests (a CliRunner command reads os.environ).
-CLEAN_ENV = {var: None for var in ("DIGEST_SMTP_HOST", "DIGEST_SMTP_PORT", "DIGEST_SMTP_SECURITY",
-                                   "DIGEST_SMTP_USER", "DIGEST_SMTP_FROM")}
+CLEAN_ENV = dict.fromkeys(SMTP_ENV)
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -50,7 +49,7 @@ def test_unknown_key_suggests_the_close_one(tmp_path: Path) -> None:
 
 def test_bad_time_zone_is_refused(tmp_path: Path) -> None:
     """An unknown IANA zone is a config error naming site.timezone."""
-    with pytest.raises(ConfigError, match="site.timezone"):
+    with pytest.raises(ConfigError, match=r"site\.timezone"):
         load_settings(write(tmp_path, "site:\n  timezone: Mars/Olympus\n"), env={})
 
 
@@ -95,7 +94,9 @@ BAD_VALUES = {
     "port-99999": ("smtp.port", "smtp:\n  port: 99999\n"),
     "base-url-no-host": ("site.base_url", "site:\n  base_url: 'https://'\n"),
     "language-unknown": ("site.language", "site:\n  language: xx\n"),
-    "unsubscribe-javascript": ("mail.unsubscribe_url", "mail:\n  unsubscribe_url: 'javascript:alert(document.cookie)'\n"),
+    "unsubscribe-javascript": (
+        "mail.unsubscribe_url", "mail:\n  unsubscribe_url: 'javascript:alert(document.cookie)'\n"
+    ),
     "unsubscribe-data": ("mail.unsubscribe_url", "mail:\n  unsubscribe_url: 'data:text/html,<script>x()</script>'\n"),
     "duplicate-key": ("smtp.port", "smtp:\n  port: 25\n  host: mail.example.com\n  port: 587\n"),
     "duplicate-top-key": ("content", "content: content\nout: issues\ncontent: elsewhere\n"),
@@ -237,7 +238,8 @@ def _cron_field(low: int, high: int, names: tuple[str, ...] = ()) -> st.SearchSt
 
 _CRON = st.tuples(
     _cron_field(0, 59), _cron_field(0, 23), _cron_field(1, 31) | st.sampled_from(["29", "30", "31", "30,31"]),
-    _cron_field(1, 12, ("jan", "feb", "apr", "jun", "sep", "nov", "dec")) | st.sampled_from(["2", "feb", "4,6", "2,11"]),
+    _cron_field(1, 12, ("jan", "feb", "apr", "jun", "sep", "nov", "dec"))
+    | st.sampled_from(["2", "feb", "4,6", "2,11"]),
     _cron_field(0, 7, ("mon", "wed", "fri", "sun", "xyz")),
 ).map(" ".join)
 
@@ -284,3 +286,11 @@ def test_cron_day_of_week_numbers_mean_what_crontab_means(expr: str, weekdays: s
     start = datetime(2025, 6, 2, tzinfo=tz)  # a Monday
     ticks = ticks_between(cron_trigger(expr, tz), start, start + timedelta(days=14))
     assert {t.weekday() for t in ticks} == weekdays
+
+
+def test_the_config_names_the_languages_the_renderer_has_labels_for() -> None:
+    """config_rules.LABELLED_LANGUAGES (the config cannot import the render wing) lists exactly render's LABELS."""
+    from digest.config_rules import LABELLED_LANGUAGES
+    from digest.render.i18n import LABELS
+
+    assert sorted(LABELLED_LANGUAGES) == sorted(LABELS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
 from email import policy
 from email.message import EmailMessage
@@ -12,7 +13,11 @@ from pathlib import Path
 import pytest
 from smtp_servers import Inbox, delivery_settings, fake_render, make_issue, serve
 
-from digest.delivery import FileBackend, MemoryBackend, Recipient, SmtpBackend, collect_recipients, send_issue
+from digest.delivery.file import FileBackend
+from digest.delivery.memory import MemoryBackend
+from digest.delivery.recipients import Recipient, collect_recipients
+from digest.delivery.smtp import SmtpBackend
+from digest.pipeline import send_issue
 from digest.delivery.message import (
     NAME_PLACEHOLDER,
     UNSUBSCRIBE_PLACEHOLDER,
@@ -92,7 +97,7 @@ def test_secret_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest.M
     settings = delivery_settings(tmp_path)
     monkeypatch.delenv("DIGEST_UNSUBSCRIBE_SECRET", raising=False)
     with pytest.raises(DigestError, match="DIGEST_UNSUBSCRIBE_SECRET"):
-        unsubscribe_secret(settings)
+        unsubscribe_secret(settings, os.environ)
     derived = hashlib.sha256(b"digest-unsubscribe\0" + settings.site.base_url.encode()).digest()
     preview = MessageFactory(settings, ISSUE_ID, rendered()).link_for("ann@example.org")
     assert token("ann@example.org", derived) not in preview
@@ -168,7 +173,7 @@ def test_suppressed_addresses_are_never_sent_to(tmp_path: Path) -> None:
     settings = delivery_settings(tmp_path, mail={"suppression_file": "suppress.txt"})
     backend = MemoryBackend()
     report = send_issue(
-        settings, make_issue(), ["ann@example.org", "bo@example.net"], backend=backend, render=fake_render, progress=False
+        settings, make_issue(), ["ann@example.org", "bo@example.net"], backend=backend, render=fake_render, env=os.environ
     )
     assert [m.recipient for m in backend.outbox] == ["ann@example.org"]
     assert report.sent == 1 and report.skipped == 1 and report.exit_code == 0
@@ -183,7 +188,7 @@ def test_recipient_topics_choose_the_articles(tmp_path: Path) -> None:
         Recipient("weather@example.org", topics=("weather",)),
         Recipient("sports@example.org", topics=("Sports",)),
     ]
-    report = send_issue(settings, make_issue(), recipients, backend=backend, render=fake_render, progress=False)
+    report = send_issue(settings, make_issue(), recipients, backend=backend, render=fake_render, env=os.environ)
     got = {m.recipient: m.message.get_body(("plain",)).get_content() for m in backend.outbox}
     assert set(got) == {"all@example.org", "weather@example.org"}
     assert "Chips and capital" in got["all@example.org"] and "Hello All," in got["all@example.org"]
@@ -197,7 +202,7 @@ def test_dry_run_lists_and_records_nothing(tmp_path: Path) -> None:
     backend = MemoryBackend()
     report = send_issue(
         settings, make_issue(), ["ann@example.org", Recipient("x@example.org", topics=("none",))],
-        dry_run=True, backend=backend, render=fake_render,
+        dry_run=True, backend=backend, render=fake_render, env=os.environ,
     )
     assert backend.outbox == []
     assert not settings.state_path.exists()
@@ -248,7 +253,7 @@ def test_backend_carries_a_whole_issue_send(any_backend, tmp_path: Path) -> None
     port = backend.cfg.port if isinstance(backend, SmtpBackend) else 25
     settings = delivery_settings(tmp_path, port)
     recipients = ["ann@example.org", "bo@example.net", "cy@example.com"]
-    report = send_issue(settings, make_issue(), recipients, backend=backend, render=fake_render, progress=False)
+    report = send_issue(settings, make_issue(), recipients, backend=backend, render=fake_render, env=os.environ)
     assert report.sent_now == 3 and report.exit_code == 0
     got = delivered()
     assert sorted(m["To"].addresses[0].addr_spec for m in got) == recipients
@@ -265,7 +270,7 @@ def test_a_renderer_that_ignores_the_placeholder_still_yields_a_link_per_recipie
     def plain_render(issue, settings, **_):  # noqa: ANN001, ANN202
         return RenderedEmail("S", "<html><body><p>Hi</p></body></html>", "Hi\n")
 
-    send_issue(settings, make_issue(), ["ann@example.org"], backend=backend, render=plain_render, progress=False, env=SECRET_ENV)
+    send_issue(settings, make_issue(), ["ann@example.org"], backend=backend, render=plain_render, env=SECRET_ENV)
     msg = backend.outbox[0].message
     link = f"https://news.example.com/unsubscribe?t={token('ann@example.org')}&e=ann@example.org"
     assert link in msg.get_body(("plain",)).get_content()

@@ -16,7 +16,8 @@ import yaml
 from sitegen import write_config
 from smtp_servers import Inbox, delivery_settings, fake_render, make_issue, serve
 
-from digest.delivery import MemoryBackend, send_issue
+from digest.delivery.memory import MemoryBackend
+from digest.pipeline import send_issue
 from digest.errors import DigestError
 
 LONG = "Endless " * 625  # 5,000 characters
@@ -226,12 +227,12 @@ def test_send_issue_refuses_before_recording_anything(tmp_path: Path) -> None:
     backend = MemoryBackend()
     with pytest.raises(DigestError, match="DIGEST_UNSUBSCRIBE_SECRET"):
         send_issue(
-            settings, make_issue(), ["ann@example.org"], backend=backend, render=fake_render, progress=False, env={}
+            settings, make_issue(), ["ann@example.org"], backend=backend, render=fake_render, env={}
         )
     assert backend.outbox == [] and not settings.state_path.exists()
     mailto_only = delivery_settings(tmp_path, mail={"unsubscribe_url": None})
     report = send_issue(mailto_only, make_issue(), ["ann@example.org"], backend=backend, render=fake_render,
-                        progress=False, env={})
+                        env={})
     assert report.sent == 1 and len(backend.outbox) == 1
 
 

@@ -15,7 +15,10 @@ from pathlib import Path
 import pytest
 from smtp_servers import Faults, FaultyInbox, Inbox, delivery_settings, fake_render, make_issue, serve
 
-from digest.delivery import MemoryBackend, Outcome, send_issue
+from digest.cli.progress import SendProgress
+from digest.delivery.base import Outcome
+from digest.delivery.memory import MemoryBackend
+from digest.pipeline import send_issue
 from digest.state.outbox import Outbox, outbox_summary
 from digest.errors import DeliveryError
 
@@ -41,8 +44,8 @@ def test_rerun_sends_only_to_recipients_not_yet_sent(tmp_path: Path) -> None:
     """A second run of the same send, with one recipient added, sends exactly one message: to the new one."""
     settings = delivery_settings(tmp_path)
     backend = MemoryBackend()
-    send_issue(settings, make_issue(), addresses(5), backend=backend, render=fake_render, progress=False)
-    report = send_issue(settings, make_issue(), addresses(6), backend=backend, render=fake_render, progress=False)
+    send_issue(settings, make_issue(), addresses(5), backend=backend, render=fake_render, env=os.environ)
+    report = send_issue(settings, make_issue(), addresses(6), backend=backend, render=fake_render, env=os.environ)
     assert [m.recipient for m in backend.outbox] == addresses(6)
     assert (report.sent, report.sent_now, report.total) == (6, 1, 6)
 
@@ -59,16 +62,16 @@ def test_rows_a_dead_run_left_claimed_are_sent_and_data_sent_ones_sent_again_onc
     settings = delivery_settings(tmp_path)
     issue = make_issue()
     backend = MemoryBackend()
-    send_issue(settings, issue, addresses(3), backend=backend, render=fake_render, progress=False)
+    send_issue(settings, issue, addresses(3), backend=backend, render=fake_render, env=os.environ)
     set_state(settings, "reader001@example.org", "data-sent")
     set_state(settings, "reader002@example.org", "claimed")
-    report = send_issue(settings, issue, addresses(3), backend=backend, render=fake_render, progress=False)
+    report = send_issue(settings, issue, addresses(3), backend=backend, render=fake_render, env=os.environ)
     assert sorted(m.recipient for m in backend.outbox[3:]) == ["reader001@example.org", "reader002@example.org"]
     assert report.complete and report.exit_code == 0 and report.ambiguous == 0
     assert [w for w in report.warnings if "reader001@example.org" in w and "sending it again once" in w]
     assert not [w for w in report.warnings if "reader002" in w]
     set_state(settings, "reader001@example.org", "data-sent")  # its one resend died too
-    again = send_issue(settings, issue, addresses(3), backend=backend, render=fake_render, progress=False)
+    again = send_issue(settings, issue, addresses(3), backend=backend, render=fake_render, env=os.environ)
     assert len(backend.outbox) == 5 and again.ambiguous == 1 and again.resendable == 0
     assert again.complete and again.exit_code == 1
     assert states(settings)["reader001@example.org"] == "ambiguous"
@@ -78,8 +81,8 @@ def test_outbox_summary_counts_each_state(tmp_path: Path) -> None:
     """outbox_summary gives per-issue counts, for one issue or the recent ones."""
     settings = delivery_settings(tmp_path)
     backend = MemoryBackend(respond=lambda rcpt: Outcome("permanent", "550 no") if rcpt.startswith("reader001") else None)
-    send_issue(settings, make_issue(), addresses(3), backend=backend, render=fake_render, progress=False)
-    send_issue(settings, make_issue("other-issue"), addresses(1), backend=backend, render=fake_render, progress=False)
+    send_issue(settings, make_issue(), addresses(3), backend=backend, render=fake_render, env=os.environ)
+    send_issue(settings, make_issue("other-issue"), addresses(1), backend=backend, render=fake_render, env=os.environ)
     conn = sqlite3.connect(settings.state_path)
     (one,) = outbox_summary(conn, "2025-07-01_2025-07-08")
     assert (one.counts["sent"], one.counts["failed"], one.total) == (2, 1, 3)
@@ -102,11 +105,11 @@ def test_stop_event_finishes_the_message_in_flight_and_leaves_the_rest_pending(t
 
     backend = MemoryBackend(respond=respond)
     report = send_issue(
-        settings, make_issue(), addresses(10), backend=backend, render=fake_render, progress=False, stop_event=stop
+        settings, make_issue(), addresses(10), backend=backend, render=fake_render, env=os.environ, stop_event=stop
     )
     assert len(backend.outbox) == 4 and report.sent == 4 and report.pending == 6
     assert report.stopped and report.exit_code == 1
-    rest = send_issue(settings, make_issue(), addresses(10), backend=backend, render=fake_render, progress=False)
+    rest = send_issue(settings, make_issue(), addresses(10), backend=backend, render=fake_render, env=os.environ)
     assert sorted(m.recipient for m in backend.outbox) == addresses(10)
     assert rest.complete
 
@@ -120,7 +123,7 @@ def test_451_storm_and_dropped_connections_end_with_every_deliverable_sent_once(
     inbox = FaultyInbox(Faults(drop_after=7, tempfail_first=12, reject=rejected))
     with serve(inbox) as port:
         settings = delivery_settings(tmp_path, port, smtp={"max_attempts": 20, "retry_base_seconds": 0.005})
-        report = send_issue(settings, make_issue(), addresses(40), render=fake_render, progress=False)
+        report = send_issue(settings, make_issue(), addresses(40), render=fake_render, env=os.environ)
     counts = inbox.counts()
     assert set(counts) == set(addresses(40)) - rejected
     assert set(counts.values()) == {1}
@@ -143,7 +146,7 @@ def test_temporary_failures_give_up_for_this_run_after_max_attempts(tmp_path: Pa
         return None
 
     report = send_issue(
-        settings, make_issue(), addresses(2), backend=MemoryBackend(respond), render=fake_render, progress=False
+        settings, make_issue(), addresses(2), backend=MemoryBackend(respond), render=fake_render, env=os.environ
     )
     assert len(tries) == 3
     assert (report.exhausted, report.failed, report.sent) == (1, 0, 1)
@@ -157,11 +160,11 @@ def test_a_reply_lost_after_the_final_dot_is_sent_again_once_not_twice(tmp_path:
     inbox = FaultyInbox(Faults(vanish_after_data={"reader002@example.org"}))
     with serve(inbox) as port:
         settings = delivery_settings(tmp_path, port)
-        first = send_issue(settings, make_issue(), addresses(5), render=fake_render, progress=False)
+        first = send_issue(settings, make_issue(), addresses(5), render=fake_render, env=os.environ)
         assert (first.ambiguous, first.resendable, first.sent) == (1, 1, 4)
         assert not first.complete  # its one resend is still to do
-        second = send_issue(settings, make_issue(), addresses(5), render=fake_render, progress=False)
-        third = send_issue(settings, make_issue(), addresses(5), render=fake_render, progress=False)
+        second = send_issue(settings, make_issue(), addresses(5), render=fake_render, env=os.environ)
+        third = send_issue(settings, make_issue(), addresses(5), render=fake_render, env=os.environ)
     counts = inbox.counts()
     assert counts.pop("reader002@example.org") == 2
     assert set(counts.values()) == {1} and len(counts) == 4
@@ -177,9 +180,9 @@ def test_a_reply_lost_once_then_a_healthy_server_ends_sent(tmp_path: Path) -> No
     inbox = FaultyInbox(Faults(vanish_after_data={"reader001@example.org"}))
     with serve(inbox) as port:
         settings = delivery_settings(tmp_path, port)
-        send_issue(settings, make_issue(), addresses(3), render=fake_render, progress=False)
+        send_issue(settings, make_issue(), addresses(3), render=fake_render, env=os.environ)
         inbox.faults.vanish_after_data.clear()
-        again = send_issue(settings, make_issue(), addresses(3), render=fake_render, progress=False)
+        again = send_issue(settings, make_issue(), addresses(3), render=fake_render, env=os.environ)
     assert inbox.counts()["reader001@example.org"] == 2
     assert (again.sent, again.sent_now, again.ambiguous) == (3, 1, 0) and again.exit_code == 0
 
@@ -189,12 +192,12 @@ def test_no_resend_ambiguous_leaves_them_unsent_and_the_send_incomplete(tmp_path
     inbox = FaultyInbox(Faults(vanish_after_data={"reader001@example.org"}))
     with serve(inbox) as port:
         settings = delivery_settings(tmp_path, port)
-        send_issue(settings, make_issue(), addresses(3), render=fake_render, progress=False)
+        send_issue(settings, make_issue(), addresses(3), render=fake_render, env=os.environ)
         inbox.faults.vanish_after_data.clear()
-        kept = send_issue(settings, make_issue(), addresses(3), render=fake_render, progress=False, resend_ambiguous=False)
+        kept = send_issue(settings, make_issue(), addresses(3), render=fake_render, env=os.environ, resend_ambiguous=False)
         assert inbox.counts()["reader001@example.org"] == 1
         assert (kept.sent_now, kept.ambiguous, kept.resendable) == (0, 1, 1) and not kept.complete
-        send_issue(settings, make_issue(), addresses(3), render=fake_render, progress=False)
+        send_issue(settings, make_issue(), addresses(3), render=fake_render, env=os.environ)
     assert inbox.counts()["reader001@example.org"] == 2
 
 
@@ -203,7 +206,7 @@ def test_parallel_connections_each_claim_their_own_rows(tmp_path: Path) -> None:
     inbox = Inbox()
     with serve(inbox) as port:
         settings = delivery_settings(tmp_path, port, smtp={"connections": 3})
-        report = send_issue(settings, make_issue(), addresses(60), render=fake_render, progress=False)
+        report = send_issue(settings, make_issue(), addresses(60), render=fake_render, env=os.environ)
     assert set(inbox.counts().values()) == {1} and len(inbox.counts()) == 60
     assert len({m.peer for m in inbox.received}) == 3
     assert report.complete
@@ -213,7 +216,7 @@ def test_rate_limit_spaces_the_messages(tmp_path: Path) -> None:
     """smtp.rate: 40 messages a second makes 9 messages take at least 0.2 s."""
     settings = delivery_settings(tmp_path, smtp={"rate": 40})
     started = time.monotonic()
-    send_issue(settings, make_issue(), addresses(9), backend=MemoryBackend(), render=fake_render, progress=False)
+    send_issue(settings, make_issue(), addresses(9), backend=MemoryBackend(), render=fake_render, env=os.environ)
     assert time.monotonic() - started >= 0.19
 
 
@@ -223,7 +226,7 @@ def test_server_down_is_one_delivery_error_and_nothing_sent(tmp_path: Path) -> N
 
     settings = delivery_settings(tmp_path, free_port())
     with pytest.raises(DeliveryError) as caught:
-        send_issue(settings, make_issue(), addresses(3), render=fake_render, progress=False)
+        send_issue(settings, make_issue(), addresses(3), render=fake_render, env=os.environ)
     assert "cannot connect to SMTP server 127.0.0.1:" in caught.value.message
     assert "\n" not in caught.value.message
     assert set(states(settings).values()) == {"pending"}
@@ -233,7 +236,7 @@ def test_plain_log_lines_when_not_a_terminal(tmp_path: Path, capsys: pytest.Capt
     """Without a terminal the progress is plain lines: a start line and one per recipient not sent."""
     settings = delivery_settings(tmp_path)
     backend = MemoryBackend(respond=lambda r: Outcome("permanent", "550 gone") if r.startswith("reader001") else None)
-    send_issue(settings, make_issue(), addresses(3), backend=backend, render=fake_render, progress=True)
+    send_issue(settings, make_issue(), addresses(3), backend=backend, render=fake_render, env=os.environ, progress=lambda issue_id, total: SendProgress(issue_id, total))
     err = capsys.readouterr().err
     assert "sending issue 2025-07-01_2025-07-08 to 3 recipients" in err
     assert "failed: reader001@example.org: 550 gone" in err
@@ -304,13 +307,13 @@ def test_a_claim_is_committed_and_goes_back_to_pending_when_a_run_dies_before_da
     """claim -> `claimed` (visible to another connection at once); a new run puts it back to pending, attempt not
     counted. After mark_data -> `data-sent`; a new run makes it ambiguous and queues its one resend."""
     settings = delivery_settings(tmp_path)
-    outbox = Outbox.open(settings.state_path)
+    outbox = Outbox.open(settings.state_path, clock=time.time)
     outbox.add("i", "run", [("a@example.org", "a@example.org", None, None)])
     item = outbox.claim("i", "run")
     assert item is not None and item.attempts == 1
     assert states(settings) == {"a@example.org": "claimed"}
     outbox.close()
-    reopened = Outbox.open(settings.state_path)
+    reopened = Outbox.open(settings.state_path, clock=time.time)
     done = reopened.recover("i")
     assert (done.ambiguous, done.resent, done.requeued) == ([], [], 1)
     assert states(settings) == {"a@example.org": "pending"}
@@ -320,7 +323,7 @@ def test_a_claim_is_committed_and_goes_back_to_pending_when_a_run_dies_before_da
     reopened.mark_data(item)()
     assert states(settings) == {"a@example.org": "data-sent"}
     reopened.close()
-    third = Outbox.open(settings.state_path)
+    third = Outbox.open(settings.state_path, clock=time.time)
     done = third.recover("i", resend_ambiguous=False)
     assert done.ambiguous == ["a@example.org"] and done.resent == []
     assert states(settings) == {"a@example.org": "ambiguous"}
@@ -365,7 +368,7 @@ def test_the_durable_mark_is_made_after_rcpt_and_before_the_final_dot(tmp_path: 
     inbox = StateWatchingInbox(settings.state_path)
     with serve(inbox) as port:
         settings = delivery_settings(tmp_path, port)
-        report = send_issue(settings, make_issue(), addresses(3), render=fake_render, progress=False)
+        report = send_issue(settings, make_issue(), addresses(3), render=fake_render, env=os.environ)
     assert report.complete and report.sent_now == 3
     assert [(stage, state) for stage, _, state in inbox.seen] == [("RCPT", "claimed"), ("DATA", "data-sent")] * 3
 
@@ -379,12 +382,12 @@ def test_451_until_max_attempts_then_a_healthy_server_gets_every_message_on_the_
     inbox = FaultyInbox(Faults(tempfail_first=10_000))
     with serve(inbox) as port:
         settings = delivery_settings(tmp_path, port, smtp={"max_attempts": 3, "retry_base_seconds": 0.001})
-        first = send_issue(settings, make_issue(), addresses(4), render=fake_render, progress=False)
+        first = send_issue(settings, make_issue(), addresses(4), render=fake_render, env=os.environ)
         assert inbox.tempfailed == 12 and not inbox.received
         assert (first.exhausted, first.failed, first.sent) == (4, 0, 0)
         assert not first.complete and first.exit_code == 1
         inbox.faults.tempfail_first = 0
-        second = send_issue(settings, make_issue(), addresses(4), render=fake_render, progress=False)
+        second = send_issue(settings, make_issue(), addresses(4), render=fake_render, env=os.environ)
     assert inbox.counts() == {a: 1 for a in addresses(4)}
     assert second.complete and second.exit_code == 0 and second.sent_now == 4
 
@@ -411,10 +414,10 @@ def test_a_slow_rcpt_that_times_out_every_attempt_is_delivered_by_the_next_run(t
     inbox = SlowRcptInbox(delay=0.5)
     with serve(inbox) as port:
         settings = delivery_settings(tmp_path, port, smtp={"max_attempts": 2, "retry_base_seconds": 0.001, "timeout": 0.1})
-        first = send_issue(settings, make_issue(), addresses(2), render=fake_render, progress=False)
+        first = send_issue(settings, make_issue(), addresses(2), render=fake_render, env=os.environ)
         assert first.exhausted == 2 and not inbox.received and not first.complete
         inbox.slow = False
-        second = send_issue(settings, make_issue(), addresses(2), render=fake_render, progress=False)
+        second = send_issue(settings, make_issue(), addresses(2), render=fake_render, env=os.environ)
     assert inbox.counts() == {a: 1 for a in addresses(2)}
     assert second.complete and second.exit_code == 0
 
@@ -424,12 +427,12 @@ def test_permanent_failures_stay_failed_until_retry_failed(tmp_path: Path) -> No
     inbox = FaultyInbox(Faults(reject={"reader001@example.org"}))
     with serve(inbox) as port:
         settings = delivery_settings(tmp_path, port)
-        first = send_issue(settings, make_issue(), addresses(3), render=fake_render, progress=False)
+        first = send_issue(settings, make_issue(), addresses(3), render=fake_render, env=os.environ)
         assert (first.failed, first.sent) == (1, 2) and first.complete and first.exit_code == 1
         inbox.faults.reject.clear()  # the owner fixed something
-        plain = send_issue(settings, make_issue(), addresses(3), render=fake_render, progress=False)
+        plain = send_issue(settings, make_issue(), addresses(3), render=fake_render, env=os.environ)
         assert plain.sent_now == 0 and plain.failed == 1
-        fixed = send_issue(settings, make_issue(), addresses(3), render=fake_render, progress=False, retry_failed=True)
+        fixed = send_issue(settings, make_issue(), addresses(3), render=fake_render, env=os.environ, retry_failed=True)
     assert inbox.counts() == {a: 1 for a in addresses(3)}
     assert fixed.sent_now == 1 and fixed.complete and fixed.exit_code == 0
 
@@ -494,7 +497,7 @@ def test_a_0_1_state_file_is_migrated_and_its_leftovers_sent(tmp_path: Path) -> 
     (summary,) = outbox_summary(sqlite3.connect(settings.state_path), "2025-07-01_2025-07-08")
     assert {k: v for k, v in summary.counts.items() if v} == {"sent": 1, "ambiguous": 1, "exhausted": 1, "failed": 1}
     backend = MemoryBackend()
-    report = send_issue(settings, make_issue(), addresses(4), backend=backend, render=fake_render, progress=False)
+    report = send_issue(settings, make_issue(), addresses(4), backend=backend, render=fake_render, env=os.environ)
     assert sorted(m.recipient for m in backend.outbox) == ["reader001@example.org", "reader002@example.org"]
     assert (report.sent, report.failed) == (3, 1) and report.complete
     conn = sqlite3.connect(settings.state_path)

@@ -12,7 +12,7 @@ import pytest
 from sitegen import write_article, write_config
 from smtp_servers import Inbox, serve
 
-from digest.delivery import collect_recipients
+from digest.delivery.recipients import collect_recipients
 from digest.delivery.recipients import check_address
 
 # Each of these was once turned into another address, or silently lost a second one.

@@ -14,7 +14,7 @@ from mjml import mjml2html
 
 from digest.render.check import check_issue_html, mso_comments, parse
 from digest.errors import DigestError
-from digest.render.issue import _Renderer, render_issue, safe_url
+from digest.render.issue import _Renderer, issue_as_rendered, render_issue, safe_url
 from digest.render.templates import render_template
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -218,14 +218,22 @@ def test_twenty_articles_well_under_gmail_limit():
 
 
 def test_oversized_issue_shortened_with_warning_and_overflow_moved_to_more():
-    """Past render.max_bytes the TL;DRs are cut, then the oldest articles move to issue.more, and a warning says so."""
+    """Past render.max_bytes the TL;DRs are cut, then the oldest articles go to "More this week", and a warning says so.
+
+    The renderer says how many fit (`shown`) and leaves the issue it was given as it was;
+    `issue_as_rendered` is the new issue the manifest records.
+    """
     issue = make_issue(20)
+    before = dataclasses.replace(issue, articles=list(issue.articles), more=list(issue.more))
     limit = 30_000
     r = render_issue(issue, make_settings(render={"max_bytes": limit}))
     assert len(r.html.encode()) <= limit
     assert any(w.startswith(f"issue shortened to fit {limit} bytes") for w in r.warnings)
-    assert issue.more and len(issue.articles) + len(issue.more) == 20
-    assert issue.more[0].path == "posts/article-%03d.md" % len(issue.articles)
+    assert issue == before and len(issue.articles) == 20, "the renderer changed the issue it was given"
+    assert r.shown is not None and 0 < r.shown < 20
+    sent = issue_as_rendered(issue, r)
+    assert sent is not issue and len(sent.articles) == r.shown and len(sent.more) == 20 - r.shown
+    assert sent.more[0].path == "posts/article-%03d.md" % r.shown
     assert check_issue_html(r.html, r.text, max_bytes=limit) == []
 
 
@@ -324,25 +332,108 @@ def test_header_without_number_and_with_logo():
     assert logo["src"] == "https://news.example.com/logo.png" and logo["width"] == "160" and logo["alt"] == "Newsroom Digest"
 
 
-def test_rebuilding_an_unchanged_issue_reuses_the_render_and_an_edit_does_not(tmp_path):
-    """A second render of the same issue comes from the cache, identical; a changed TL;DR renders anew."""
-    from digest.state import render_cache
+def _build(issue, settings):
+    from digest.pipeline import BuildResult
+
+    return BuildResult(issue, [], [])
+
+
+def _counting_renders(monkeypatch) -> list[int]:
+    """Count the renderer's calls made by the pipeline (the cache itself never renders)."""
+    import digest.pipeline as pipeline
+
+    calls: list[int] = []
+    original = pipeline.render_issue
+    monkeypatch.setattr(pipeline, "render_issue", lambda *a, **k: calls.append(1) or original(*a, **k))
+    return calls
+
+
+def test_rebuilding_an_unchanged_issue_reuses_the_render_and_an_edit_does_not(tmp_path, monkeypatch):
+    """A second render of the same issue comes from the cache, identical, with the same articles moved
+    to "More this week"; a changed TL;DR renders anew."""
+    from digest.pipeline import render
+
+    s = make_settings(tmp_path, render={"max_bytes": 40_000})
+    s.state = str(tmp_path / "state.sqlite")
+    calls = _counting_renders(monkeypatch)
+    first_result = _build(make_issue(30), s)
+    first = render(first_result, s)
+    again_result = _build(make_issue(30), s)
+    again = render(again_result, s)
+    assert again == first and calls == [1]
+    assert first.shown is not None and 0 < first.shown < 30, "the size limit should move some articles"
+    assert again_result.issue == first_result.issue and len(again_result.issue.articles) == first.shown
+    changed = make_issue(30)
+    changed.articles[0].tldr = "A different summary."
+    render(_build(changed, s), s)
+    assert calls == [1, 1]
+
+
+def _leaf_settings(obj, prefix=""):
+    """(dotted name, value) of every plain setting: str, int, float, bool or None."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            yield from _leaf_settings(value, f"{prefix}{f.name}.")
+        elif value is None or isinstance(value, (str, int, float, bool)):
+            yield f"{prefix}{f.name}", value
+
+
+def _changed(value):
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value + 7
+    return "https://changed.example.org/x" if value is None else value + "-changed"
+
+
+def _with(settings, name, value):
+    s = dataclasses.replace(settings)
+    owner = s
+    *parents, leaf = name.split(".")
+    for part in parents:
+        section = dataclasses.replace(getattr(owner, part))
+        setattr(owner, part, section)
+        owner = section
+    setattr(owner, leaf, value)
+    return s
+
+
+def test_render_cache_ignores_settings_the_renderer_does_not_read(tmp_path, monkeypatch):
+    """smtp.rate or mail.recipients changed: the cache hits; a render setting changed: it misses."""
+    from digest.pipeline import render
 
     s = make_settings(tmp_path)
     s.state = str(tmp_path / "state.sqlite")
-    first = render_cache.cached_render(make_issue(30), s)
-    calls = []
-    import digest.render.issue as render_mod
+    calls = _counting_renders(monkeypatch)
+    render(_build(make_issue(3), s), s)
+    for name, value in [("smtp.rate", 5.0), ("mail.recipients", "readers.csv"), ("smtp.host", "relay.example.org"),
+                        ("schedule.cron", "0 9 * * tue"), ("summary.tldr_max_chars", 100)]:
+        render(_build(make_issue(3), s), _with(s, name, value))
+        assert calls == [1], f"changing {name} rendered the issue again"
+    for n, (name, value) in enumerate([("render.subject", "{site}: {count}"), ("site.title", "Other"),
+                                       ("summary.key_figures_max", 1), ("mail.unsubscribe_url", "https://x.example/u")]):
+        render(_build(make_issue(3), s), _with(s, name, value))
+        assert len(calls) == n + 2, f"changing {name} served the cached issue"
 
-    original = render_mod.render_issue
-    render_mod.render_issue = lambda *a, **k: calls.append(1) or original(*a, **k)
-    try:
-        again_issue = make_issue(30)
-        again = render_cache.cached_render(again_issue, s)
-        changed = make_issue(30)
-        changed.articles[0].tldr = "A different summary."
-        render_cache.cached_render(changed, s)
-    finally:
-        render_mod.render_issue = original
-    assert again == first and calls == [1]
-    assert len(again_issue.articles) + len(again_issue.more) == 30
+
+def test_every_setting_the_render_cache_ignores_leaves_the_email_unchanged():
+    """Each plain setting changed in turn: when `render_reads` does not change, the rendered bytes must not."""
+    from digest.render.issue import render_reads
+
+    s = make_settings()
+    base = render_issue(make_issue(3), s)
+    ignored = []
+    for name, value in _leaf_settings(s):
+        other = _with(s, name, _changed(value))
+        try:
+            same_key = render_reads(other) == render_reads(s)
+        except Exception:  # noqa: BLE001 - a value the renderer cannot read (a bad zone): it is read
+            continue
+        if same_key:
+            ignored.append(name)
+            r = render_issue(make_issue(3), other)
+            assert (r.subject, r.html, r.text) == (base.subject, base.html, base.text), (
+                f"{name} changes the email but render_reads does not include it: the render cache would serve a stale issue"
+            )
+    assert "smtp.rate" in ignored and "mail.recipients" in ignored

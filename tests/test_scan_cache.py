@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import pickle
 import shutil
 import sqlite3
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,15 +19,28 @@ from zoneinfo import ZoneInfo
 import pytest
 from sitegen import settings_for, write_article, write_config
 
+from digest import pipeline
+from digest.config import Settings
 from digest.content import articles as content
-
 from digest.content import scan as scan_files
-from digest.state.scan_cache import cached_scan, save_summaries, summaries_from_cache
-from digest.content.scan import walk_files
+from digest.content.walk import outside_link
+from digest.content.walk import walk as walk_files
+from digest.errors import ArticleError
+from digest.models import Article, Skipped
+from digest.state.scan_cache import ScanStats, save_summaries, summaries_from_cache
+from digest.text import one_line
 
 TZ = ZoneInfo("Asia/Shanghai")
 DAY = datetime(2025, 7, 1, 9, tzinfo=TZ)
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def cached_scan(
+    content_dir: Path, settings: Settings, *, since: datetime | None = None, until: datetime | None = None
+) -> tuple[list[Article], list[Skipped], ScanStats]:
+    """The pipeline's scan: the content walk and read, the rows stored by the cache (`content_dir` is the settings')."""
+    assert content_dir == settings.content_dir
+    return pipeline.scan_content(settings, since=since, until=until)
 
 
 def touch(path: Path, seconds: int = 5) -> None:
@@ -43,7 +61,7 @@ def test_cold_run_reads_every_file_and_matches_a_plain_scan(ten: Path) -> None:
     """The first scan reads all ten files and returns what content.scan returns."""
     settings = settings_for(ten)
     articles, skipped, stats = cached_scan(settings.content_dir, settings)
-    plain, plain_skipped = content.scan(settings.content_dir, settings)
+    plain, plain_skipped = scan_files.scan(settings.content_dir, settings)
     assert (stats.seen, stats.reread, stats.cached) == (10, 10, 0)
     assert articles == plain and skipped == plain_skipped
 
@@ -162,7 +180,7 @@ def test_row_that_will_not_decode_is_read_again_with_one_warning(ten: Path, capl
         db.execute("UPDATE scan_cache SET data = '[99,\"article\",{}]' WHERE path = 'posts/post-8.md'")  # another version
     with caplog.at_level(logging.WARNING, logger="digest"):
         articles, _, stats = cached_scan(settings.content_dir, settings)
-    assert stats.reread == 3 and articles == content.scan(settings.content_dir, settings)[0]
+    assert stats.reread == 3 and articles == scan_files.scan(settings.content_dir, settings)[0]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "3 rows did not decode" in warnings[0]
     _, _, stats = cached_scan(settings.content_dir, settings)
@@ -184,17 +202,15 @@ def test_crafted_pickle_in_a_row_or_summary_is_never_loaded(ten: Path, tmp_path:
     marker = tmp_path / "pwned"
     settings = settings_for(ten)
     (ten / "content" / "posts" / "bad.md").write_text("---\ntitle: [x\n---\n", encoding="utf-8")
-    articles, _, _ = cached_scan(settings.content_dir, settings, summarize=True)
-    for art in articles:
-        art.tldr = "cached"
-    save_summaries(articles, settings)
+    articles, _, _ = cached_scan(settings.content_dir, settings)
+    save_summaries([dataclasses.replace(art, tldr="cached") for art in articles], settings)
     blob = pickle.dumps(_Boom(marker))
     with sqlite3.connect(settings.state_path) as db:
         db.execute("UPDATE scan_cache SET data = ? WHERE path IN ('posts/post-2.md', 'posts/bad.md')", (blob,))
         db.execute("UPDATE scan_cache SET summary = ? WHERE path = 'posts/post-3.md'", (blob,))
     again, skipped, stats = cached_scan(settings.content_dir, settings)
-    assert again == content.scan(settings.content_dir, settings)[0]
-    missing = summaries_from_cache(again, settings)
+    assert again == scan_files.scan(settings.content_dir, settings)[0]
+    missing = summaries_from_cache(again, settings)[1]
     assert not marker.exists()
     assert stats.reread == 2 and [s.path for s in skipped] == ["posts/bad.md"]
     assert [a.path for a in missing] == ["posts/post-2.md", "posts/post-3.md"]  # re-read, and the damaged summary
@@ -216,7 +232,7 @@ def test_front_matter_of_every_type_comes_back_from_the_cache_exactly(site: Path
     )
     (posts / "zone.md").write_text("---\ntitle: Z\ndate: 2025-07-04\n---\nBody.\n", encoding="utf-8")  # site zone
     settings = settings_for(site)
-    plain = content.scan(settings.content_dir, settings)[0]
+    plain = scan_files.scan(settings.content_dir, settings)[0]
     cached_scan(settings.content_dir, settings)
     warm, _, stats = cached_scan(settings.content_dir, settings)
     assert stats.reread == 0 and warm == plain
@@ -278,27 +294,46 @@ def test_summary_is_cached_until_the_file_changes(ten: Path) -> None:
     """A saved summary comes back on the next build; after the file changes it has to be made again."""
     settings = settings_for(ten)
     articles, _, _ = cached_scan(settings.content_dir, settings)
-    assert summaries_from_cache(articles, settings) == articles  # nothing summarized yet
-    for art in articles:
-        art.tldr = f"tldr of {art.path}"
-    save_summaries(articles, settings)
+    assert summaries_from_cache(articles, settings) == ([], articles)  # nothing summarized yet
+    save_summaries([dataclasses.replace(art, tldr=f"tldr of {art.path}") for art in articles], settings)
     touch(ten / "content" / "posts" / "post-1.md")
     again, _, _ = cached_scan(settings.content_dir, settings)
-    missing = summaries_from_cache(again, settings)
+    done, missing = summaries_from_cache(again, settings)
     assert [a.path for a in missing] == ["posts/post-1.md"]
-    assert {a.tldr for a in again if a.path == "posts/post-2.md"} == {"tldr of posts/post-2.md"}
+    assert {a.tldr for a in done if a.path == "posts/post-2.md"} == {"tldr of posts/post-2.md"}
+    assert {a.tldr for a in again} == {""}  # new values: what it was given is unchanged
 
 
-def test_scan_with_summarize_summarizes_the_articles_it_reads_in_the_range(ten: Path) -> None:
-    """A scan asked to summarize leaves the range's summaries in the cache, and only the range's."""
+def test_the_scan_summarizes_nothing_and_the_pipeline_only_the_chosen(
+    ten: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scan of the whole folder (--explain) makes no summary; the pipeline summarizes the chosen, once."""
     settings = settings_for(ten)
-    since, until = DAY + timedelta(days=8, hours=-1), DAY + timedelta(days=20)
-    articles, _, _ = cached_scan(settings.content_dir, settings, since=since, until=until, summarize=True)
-    assert [a.path for a in articles] == ["posts/post-8.md", "posts/post-9.md"]
-    assert summaries_from_cache(articles, settings) == []
-    assert {f.value for a in articles for f in a.key_figures} >= {"12%"}
-    everything, _, _ = cached_scan(settings.content_dir, settings)
-    assert len(summaries_from_cache(everything, settings)) == 8
+    made: list[str] = []
+    real = pipeline.summarize
+    monkeypatch.setattr(pipeline, "summarize", lambda body, fm, s: made.append(body) or real(body, fm, s))
+    everything, _, _ = cached_scan(settings.content_dir, settings)  # no range, as --explain scans
+    assert made == [] and summaries_from_cache(everything, settings)[0] == []
+    chosen = [a for a in everything if a.date >= DAY + timedelta(days=8)]
+    summarized, failed = pipeline.summarize_articles(chosen, settings)
+    assert failed == [] and [a.path for a in summarized] == ["posts/post-8.md", "posts/post-9.md"]
+    assert len(made) == 2 and {f.value for a in summarized for f in a.key_figures} >= {"12%"}
+    assert {a.tldr for a in chosen} == {""}  # the chosen articles are not changed, new ones are returned
+    done, missing = summaries_from_cache(everything, settings)
+    assert [a.path for a in done] == ["posts/post-8.md", "posts/post-9.md"] and len(missing) == 8
+    assert pipeline.summarize_articles(chosen, settings) == (summarized, []) and len(made) == 2  # warm: cached
+
+
+def test_content_imports_no_other_stage() -> None:
+    """Importing every content module loads no summarize, render, state, delivery, archive or cli module."""
+    code = (
+        "import sys, pkgutil, importlib, digest.content as c\n"
+        "[importlib.import_module('digest.content.' + m.name) for m in pkgutil.iter_modules(c.__path__)]\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[:2] in [['digest', w] for w in "
+        "('summarize', 'render', 'state', 'delivery', 'archive', 'cli', 'schedule', 'pipeline', 'selection')]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def _walked(folder: Path, follow: bool = False) -> tuple[set[str], set[tuple[str, str]]]:
@@ -307,12 +342,13 @@ def _walked(folder: Path, follow: bool = False) -> tuple[set[str], set[tuple[str
 
 
 def _reference(folder: Path, follow: bool = False) -> tuple[set[str], set[tuple[str, str]]]:
-    found = list(content._walk(folder, follow_outside_links=follow))
+    """The rules of spec §1 as the first walker wrote them (a slower, independent reading, kept as the oracle)."""
+    found = list(_walk(folder, follow_outside_links=follow))
     return {rel for rel, _, problem in found if not problem}, {(rel, p) for rel, _, p in found if p}
 
 
 def test_walk_finds_the_files_content_walk_finds_in_real_sites() -> None:
-    """walk_files follows content._walk's rules on the real-site fixtures (bundles, _posts, _index.md)."""
+    """The walker follows the reference walk's rules on the real-site fixtures (bundles, _posts, _index.md)."""
     for site in ("hugo-docs", "jekyll-posts", "servicemesher-blog"):
         folder = FIXTURES / "real" / site
         assert _walked(folder) == _reference(folder), site
@@ -349,7 +385,7 @@ def test_walk_matches_content_walk_on_odd_trees(tmp_path: Path) -> None:
 
 
 def test_missing_content_folder_gives_no_files(tmp_path: Path) -> None:
-    """A content folder that is gone is one unreadable-folder problem, as content._walk reports it."""
+    """A content folder that is gone is one unreadable-folder problem, as the reference walk reports it."""
     assert _walked(tmp_path / "gone") == _reference(tmp_path / "gone")
 
 
@@ -358,7 +394,7 @@ def test_scan_of_the_dev_fixture_matches_a_plain_scan(tmp_path: Path) -> None:
     shutil.copytree(FIXTURES / "dev" / "content", tmp_path / "content")
     write_config(tmp_path)
     settings = settings_for(tmp_path)
-    plain = content.scan(settings.content_dir, settings)
+    plain = scan_files.scan(settings.content_dir, settings)
     for _ in range(2):
         articles, skipped, _ = cached_scan(settings.content_dir, settings)
         assert (articles, skipped) == plain
@@ -374,13 +410,13 @@ def test_files_far_outside_the_range_are_read_by_date_only_then_in_full_when_rea
     conn.close()
     assert kinds["posts/post-0.md"] == scan_files.DATE_ONLY and kinds["posts/post-9.md"] == scan_files.ARTICLE
     wide, _, stats = cached_scan(settings.content_dir, settings, since=DAY - timedelta(days=1), until=DAY + timedelta(days=11))
-    assert wide == content.scan(settings.content_dir, settings)[0]
+    assert wide == scan_files.scan(settings.content_dir, settings)[0]
     assert stats.reread >= 5  # the date-only files, now in range
 
 
 def test_date_line_reader_declines_what_it_cannot_read_exactly(tmp_path: Path) -> None:
     """Quoted dates are read; two date lines, flow values or no front matter send the file to the full reader."""
-    from digest.content.date_line import quick_timestamp
+    from digest.content.date_line import QUICK_BYTES, timestamp_in
 
     cases = {
         "quoted.md": ("---\ntitle: x\ndate: '2020-01-02'\n---\n", datetime(2020, 1, 2, tzinfo=TZ).timestamp()),
@@ -394,7 +430,8 @@ def test_date_line_reader_declines_what_it_cannot_read_exactly(tmp_path: Path) -
     for name, (text, want) in cases.items():
         path = tmp_path / name
         path.write_text(text, encoding="utf-8")
-        assert quick_timestamp(path, TZ) == want, name
+        raw = path.read_bytes()[:QUICK_BYTES]
+        assert timestamp_in(raw, len(raw) < QUICK_BYTES, TZ) == want, name
 
 
 def test_short_date_path_agrees_with_the_general_one_and_with_the_full_reader(tmp_path: Path) -> None:
@@ -427,7 +464,7 @@ def test_short_date_path_agrees_with_the_general_one_and_with_the_full_reader(tm
             continue
         try:
             article = content.read_article(where[0], where[1], settings)
-        except content.ArticleError:
+        except ArticleError:
             continue  # broken elsewhere in the front matter: a date-only row until a build reaches it
         if article is not None:
             assert article.date.timestamp() == ts, where
@@ -449,8 +486,72 @@ def test_a_pool_scan_with_a_window_equals_a_plain_scan_in_that_window(
     since, until = DAY + timedelta(days=30), DAY + timedelta(days=33)
     articles, _, stats = cached_scan(settings.content_dir, settings, since=since, until=until)
     window = scan_files.Window.of(since, until)  # padded by a second: selection makes the exact cut
-    plain = [a for a in content.scan(settings.content_dir, settings)[0] if window.holds(a.date.timestamp())]
+    plain = [a for a in scan_files.scan(settings.content_dir, settings)[0] if window.holds(a.date.timestamp())]
     assert articles == plain and [a.path for a in plain] == [f"posts/post-{i}.md" for i in range(30, 34)]
     assert stats.reread == 60 and stats.workers == (scan_files.cores_available() if scan_files._can_fork() else 1)
     again, _, stats = cached_scan(settings.content_dir, settings, since=since, until=until)
     assert again == plain and stats.reread == 0
+
+
+# --- the reference walk: the first walker of digest (issue 10), kept here as the test oracle ----------
+
+
+def _walk(content_dir: Path, *, follow_outside_links: bool = False) -> Iterator[tuple[str, Path, str | None]]:
+    """(relative path, file, problem) for every Markdown file; folders followed once each, so no symlink loop.
+
+    A symbolic link (to a file or a folder) that resolves outside the content folder is a problem,
+    not followed, unless `follow_outside_links`.
+    """
+    root = os.path.realpath(content_dir)
+    seen: set[str] = set()
+    stack: list[tuple[str, str]] = [(str(content_dir), "")]
+    while stack:
+        folder, rel = stack.pop()
+        try:
+            real = os.path.realpath(folder)
+            if real in seen:
+                continue
+            seen.add(real)
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            yield (rel or ".") + "/", Path(folder), one_line(f"cannot read folder: {exc.strerror or exc}", 160)
+            continue
+        names = {e.name for e in entries}
+        # A leaf bundle's other files are its resources, not pages (Hugo); its _posts stay posts (Jekyll).
+        bundle = bool(rel) and any(n in names for n in ("index.md", "index.markdown"))
+        folders: list[tuple[str, str]] = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue  # .git, editor swap files
+            child = f"{rel}/{entry.name}" if rel else entry.name
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if entry.name != "_drafts" and (not bundle or entry.name == "_posts"):
+                    away = None if follow_outside_links or not entry.is_symlink() else outside_link(entry.path, root)
+                    if away:
+                        yield child + "/", Path(entry.path), away
+                    else:
+                        folders.append((entry.path, child))
+                continue
+            if not entry.name.lower().endswith((".md", ".markdown")) or (bundle and entry.name not in ("index.md", "index.markdown")):
+                continue
+            away = None if follow_outside_links or not entry.is_symlink() else outside_link(entry.path, root)
+            yield child, Path(entry.path), away or _not_a_file(entry)
+        stack.extend(reversed(folders))  # depth first in name order: the first path to a folder wins
+
+
+def _not_a_file(entry: os.DirEntry[str]) -> str | None:
+    """Why a Markdown name cannot be read as a file (a dangling link, a pipe), or None."""
+    try:
+        if entry.is_file():  # free for a plain file: the folder listing already says so
+            return None
+        mode = entry.stat().st_mode
+    except FileNotFoundError:
+        return "cannot read: a symbolic link to nothing"
+    except OSError as exc:
+        return one_line(f"cannot read: {exc.strerror or exc}", 160)
+    return None if stat.S_ISREG(mode) else "cannot read: not a regular file"

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -120,7 +121,7 @@ def test_empty_week_is_recorded_as_skipped(site: Path) -> None:
     settings = settings_for(site)
     outcome = run_tick(settings, MONDAY + timedelta(minutes=1))
     assert outcome.outcome == "skipped-empty"
-    with ScheduleState(settings.state_path) as state:
+    with ScheduleState(settings.state_path, clock=time.time) as state:
         assert state.recent()[0]["outcome"] == "skipped-empty"
     assert not (site / "issues").exists() or not list((site / "issues").glob("*.html"))
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from smtp_servers import Inbox, delivery_settings, fake_render, make_ca, make_issue, serve
 
-from digest.delivery import SmtpBackend, send_issue
+from digest.delivery.smtp import SmtpBackend
+from digest.pipeline import send_issue
 from digest.delivery.smtp import is_loopback
 from digest.errors import DeliveryError
 
@@ -26,7 +28,7 @@ def test_starttls_with_the_test_ca_delivers(tmp_path: Path, ca) -> None:  # noqa
     inbox = Inbox()
     with serve(inbox, starttls=ca.server_context) as port:
         settings = delivery_settings(tmp_path, port, smtp={"security": "starttls", "ca_file": str(ca.ca_file)})
-        report = send_issue(settings, make_issue(), ["ann@example.org"], render=fake_render, progress=False)
+        report = send_issue(settings, make_issue(), ["ann@example.org"], render=fake_render, env=os.environ)
     assert report.complete and inbox.counts() == {"ann@example.org": 1}
 
 
@@ -36,7 +38,7 @@ def test_starttls_refuses_an_untrusted_certificate(tmp_path: Path, ca) -> None: 
     with serve(inbox, starttls=ca.server_context) as port:
         settings = delivery_settings(tmp_path, port, smtp={"security": "starttls"})
         with pytest.raises(DeliveryError, match="certificate not trusted") as caught:
-            send_issue(settings, make_issue(), ["ann@example.org"], render=fake_render, progress=False)
+            send_issue(settings, make_issue(), ["ann@example.org"], render=fake_render, env=os.environ)
     assert "smtp.ca_file" in (caught.value.hint or "")
     assert inbox.received == []
 
@@ -54,7 +56,7 @@ def test_implicit_tls_with_the_test_ca_delivers(tmp_path: Path, ca) -> None:  # 
     inbox = Inbox()
     with serve(inbox, implicit_tls=ca.server_context) as port:
         settings = delivery_settings(tmp_path, port, smtp={"security": "ssl", "ca_file": str(ca.ca_file)})
-        report = send_issue(settings, make_issue(), ["ann@example.org", "bo@example.org"], render=fake_render, progress=False)
+        report = send_issue(settings, make_issue(), ["ann@example.org", "bo@example.org"], render=fake_render, env=os.environ)
     assert report.complete and len(inbox.received) == 2
 
 
@@ -66,7 +68,7 @@ def test_login_over_starttls_with_the_password_from_the_environment(tmp_path: Pa
             tmp_path, port, smtp={"security": "starttls", "ca_file": str(ca.ca_file), "username": "digest"}
         )
         report = send_issue(
-            settings, make_issue(), ["ann@example.org"], render=fake_render, progress=False,
+            settings, make_issue(), ["ann@example.org"], render=fake_render,
             env={"DIGEST_SMTP_PASSWORD": PASSWORD, "DIGEST_UNSUBSCRIBE_SECRET": "s3cret"},
         )
     assert report.complete and inbox.counts() == {"ann@example.org": 1}
@@ -82,7 +84,7 @@ def test_refused_login_is_one_line_without_the_password(tmp_path: Path, ca, capl
         )
         with pytest.raises(DeliveryError) as caught:
             send_issue(
-                settings, make_issue(), ["ann@example.org"], render=fake_render, progress=False,
+                settings, make_issue(), ["ann@example.org"], render=fake_render,
                 env={"DIGEST_SMTP_PASSWORD": wrong, "DIGEST_UNSUBSCRIBE_SECRET": "s3cret"},
             )
     text = f"{caught.value.message} {caught.value.hint} {caplog.text} {SmtpBackend(settings.smtp, wrong)!r}"
@@ -105,7 +107,7 @@ def test_login_over_plain_smtp_to_loopback_is_allowed(tmp_path: Path) -> None:
     with serve(inbox, login=("digest", PASSWORD), auth_require_tls=False) as port:
         settings = delivery_settings(tmp_path, port, smtp={"username": "digest"})
         report = send_issue(
-            settings, make_issue(), ["ann@example.org"], render=fake_render, progress=False,
+            settings, make_issue(), ["ann@example.org"], render=fake_render,
             env={"DIGEST_SMTP_PASSWORD": PASSWORD, "DIGEST_UNSUBSCRIBE_SECRET": "s3cret"},
         )
     assert report.complete

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from digest.config import SummarySettings
 from digest.models import KeyFigure
 from digest.summarize.plaintext import parse, strip_templates, text_blocks
-from digest.summarize.summary import body_figures, cut_text, front_matter_figures, summarize, tldr_text
+from digest.summarize.summary import body_figures, front_matter_figures, summarize, tldr_text
+from digest.text import cut
 
 FIXTURES = Path(__file__).parent / "fixtures" / "dev"
 SAMPLE = FIXTURES / "content" / "posts" / "2025-07-05-ai-capital.md"
@@ -151,9 +152,9 @@ def test_cjk_characters_count_one_each() -> None:
 
 def test_cut_falls_back_to_space_then_limit() -> None:
     """With no sentence end, the cut is at the last space, else at the limit."""
-    assert cut_text("word " * 10, 22) == "word word word word…"
-    assert cut_text("a" * 30, 20) == "a" * 20 + "…"
-    assert cut_text("short", 20) == "short"
+    assert cut("word " * 10, 22, at="sentence") == "word word word word…"
+    assert cut("a" * 30, 20, at="sentence") == "a" * 20 + "…"
+    assert cut("short", 20, at="sentence") == "short"
 
 
 # --- Key figures ------------------------------------------------------------------------------
@@ -251,6 +252,7 @@ def test_summarize_never_raises(body: str, fm: dict[str, Any]) -> None:
 
 @given(body=st.text(max_size=300), fm=st.none() | st.lists(st.integers()) | st.text(max_size=5))
 def test_summarize_accepts_non_mapping_front_matter(body: str, fm: Any) -> None:
-    """Front matter that is not a mapping is read as empty, never an error."""
-    text, _ = summarize(body, fm, DEFAULT)
-    assert isinstance(text, str)
+    """Front matter that is not a mapping is read as empty, never an error: the body's TL;DR is still found."""
+    assert summarize(body, fm, DEFAULT) == summarize(body, {}, DEFAULT)
+    said = "TL;DR: The cache now stores only what the scan made.\n\n" + body
+    assert summarize(said, fm, DEFAULT)[0] == "The cache now stores only what the scan made."

@@ -16,7 +16,8 @@ from typing import Any
 
 from digest.config import Settings
 from digest.errors import DigestError
-from digest.models import Article, Issue, KeyFigure
+from digest.files import write_atomic
+from digest.models import ArchivedIssue, Article, Issue, KeyFigure
 
 MANIFEST_VERSION = 1
 log = logging.getLogger("digest")
@@ -101,9 +102,7 @@ def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
         sent = _sent_record(path)  # a rebuild of an issue already sent must not forget that it was
         if sent is not None:
             manifest = {**manifest, "sent": sent}
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
 
 
 def manifest_path(settings: Settings, ref: str) -> Path:
@@ -121,15 +120,66 @@ def manifest_path(settings: Settings, ref: str) -> Path:
     return path
 
 
+def read_manifest(path: Path) -> dict[str, Any]:
+    """The manifest at `path`, as written: the one place a manifest file is read.
+
+    Raises OSError or ValueError when it cannot be read, and ValueError when it is not a
+    digest manifest (a JSON object with an `issue_id`).
+    """
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not isinstance(data.get("issue_id"), str):
+        raise ValueError("not a digest issue manifest")
+    return data
+
+
 def load_manifest(settings: Settings, ref: str) -> dict[str, Any]:
     path = manifest_path(settings, ref)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return read_manifest(path)
     except (OSError, ValueError) as exc:
         raise DigestError(f"{path}: cannot read the issue manifest: {exc}") from None
-    if not isinstance(data, dict) or "issue_id" not in data:
-        raise DigestError(f"{path}: not a digest issue manifest")
-    return data
+
+
+def _when(value: Any) -> datetime | None:
+    """A manifest's timestamp, aware (UTC when it has no offset); None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def _archived(data: dict[str, Any]) -> ArchivedIssue:
+    files = data.get("files")
+    page = files.get("html") if isinstance(files, dict) else None
+    articles = [a for a in data.get("articles") or [] if isinstance(a, dict)]
+    return ArchivedIssue(
+        issue_id=data["issue_id"],
+        title=str(data.get("subject") or data.get("title") or ""),
+        number=data.get("number"),
+        since=_when(data.get("since")),
+        until=_when(data.get("until")),
+        page=str(page) if page else None,
+        article_titles=tuple(str(a.get("title") or a.get("path") or "") for a in articles),
+        count=len(articles) + len([a for a in data.get("more") or [] if isinstance(a, dict)]),
+    )
+
+
+def read_manifests(out_dir: Path) -> list[ArchivedIssue]:
+    """Every readable issue manifest of `out_dir`, newest first (by end of range, then id); the others left out."""
+    found = []
+    for path in sorted(out_dir.glob("*.json")):
+        try:
+            data = read_manifest(path)
+        except (OSError, ValueError):
+            continue
+        if data["issue_id"].strip():
+            found.append(_archived(data))
+    oldest = datetime.min.replace(tzinfo=timezone.utc)
+    found.sort(key=lambda i: (i.until or i.since or oldest, i.issue_id), reverse=True)
+    return found
 
 
 def load_issue(settings: Settings, ref: str) -> Issue:
@@ -150,10 +200,9 @@ def load_issue(settings: Settings, ref: str) -> Issue:
 
 def _sent_record(path: Path) -> dict[str, Any] | None:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        sent = read_manifest(path).get("sent")
     except (OSError, ValueError):
         return None
-    sent = data.get("sent") if isinstance(data, dict) else None
     return sent if isinstance(sent, dict) else None
 
 
@@ -168,9 +217,7 @@ def record_send(settings: Settings, issue_id: str, when: datetime | None = None)
     path = settings.out_dir / f"{issue_id}.json"
     now = (when or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat(timespec="seconds")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(data, dict):
-            return
+        data = read_manifest(path)
         earlier = data.get("sent")
         data["sent"] = {
             "first_started": (earlier.get("first_started") if isinstance(earlier, dict) else None) or now,

@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+from digest.archive.manifest import load_manifest
 from digest.config import Settings
 
 ISSUE_KEY = "digest_issue"  # front matter key that marks a page as one of our own issues
@@ -16,8 +17,6 @@ def archive_sent_issue(settings: Settings, issue_id: str) -> Path | None:
     """With `render.archive_to_content`, write the sent issue's page into the site; else nothing."""
     if not settings.render.archive_to_content:
         return None
-    from digest.archive.manifest import load_manifest
-
     manifest = load_manifest(settings, issue_id)
     lines = []
     for art in manifest.get("articles", []) + manifest.get("more", []):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-import logging
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -47,7 +47,6 @@ def settings_from_flags(
     **more: Any,
 ) -> Settings:
     """Settings from config.yaml, then the environment, then these flags (flags are cwd-relative)."""
-    import os
 
     def absolute(p: str | None) -> str | None:
         return os.path.abspath(p) if p else None
@@ -93,5 +92,3 @@ def stop_on_signals(stop_event: threading.Event) -> Iterator[None]:
         for sig, old in previous.items():
             signal.signal(sig, old)
 
-
-log = logging.getLogger("digest")

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from datetime import datetime, timezone
 
 import click
 
-from digest.config import Settings
 from digest.cli.instants import parse_instant
 from digest.cli.options import config_options, pass_settings_keys, stop_on_signals
+from digest.config import Settings
 
 log = logging.getLogger("digest.schedule.runner")
 
@@ -37,15 +38,21 @@ def schedule_command(
     1 when a tick is unfinished or given up. Outcomes are kept in the state database: see
     `digest status`.
     """
+    # Lazy: the scheduler, the pipeline and APScheduler are what `digest --help` need not load.
+    from digest.cli.progress import SendProgress
     from digest.schedule.runner import (
         GAVE_UP,
-        LockBusy,
+        AnotherRunHoldsTheLock,
         is_failure,
+        lock_busy_line,
         run_forever,
         run_tick,
         schedule_lock,
     )
     from digest.schedule.ticks import cron_trigger, describe_tick, next_ticks
+
+    def send_progress(issue_id: str, total: int) -> SendProgress:
+        return SendProgress(issue_id, total, enabled=None)
 
     tz = settings.tz
     now = parse_instant(at, tz) if at else datetime.now(timezone.utc).astimezone(tz)
@@ -60,13 +67,18 @@ def schedule_command(
         logging.getLogger("digest.schedule.runner").setLevel(min(logging.INFO, logging.getLogger("digest").level or logging.INFO))
         click.echo(f"digest schedule: cron {settings.schedule.cron!r} in {settings.site.timezone}; Ctrl-C to stop.", err=True)
         with stop_on_signals(stop_event):
-            run_forever(settings, stop_event=stop_event, state_reset=state_reset)
+            run_forever(
+                settings, stop_event=stop_event, send_progress=send_progress, env=os.environ, state_reset=state_reset
+            )
         return
     try:
         with schedule_lock(settings.state_path), stop_on_signals(stop_event):
-            outcome = run_tick(settings, now, force=force, stop_event=stop_event, state_reset=state_reset)
-    except LockBusy as exc:
-        click.echo(exc.message, err=True)
+            outcome = run_tick(
+                settings, now, force=force, stop_event=stop_event, send_progress=send_progress, env=os.environ,
+                state_reset=state_reset,
+            )
+    except AnotherRunHoldsTheLock:
+        click.echo(lock_busy_line(settings), err=True)  # not a failure: the other run does the work
         return
     for done in outcome.all():  # earlier unfinished ticks this run took up, then its own
         click.echo(done.line())

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
+from digest.cli.options import config_options, pass_settings_keys, stop_on_signals
 from digest.config import Settings
 from digest.errors import DigestError
-from digest.cli.options import config_options, pass_settings_keys, stop_on_signals
+
+if TYPE_CHECKING:
+    from digest import pipeline
 
 MAX_LINES = 50  # failure lines printed one by one; the rest are counted
 
@@ -67,12 +72,14 @@ def send_command(
     any failed, is ambiguous or is left to do, 3 when the server is unreachable or refuses
     the login.
     """
-    from digest.delivery.recipients import collect_recipients
-    from digest.delivery.sender import send_issue
+    # Lazy: the pipeline (and smtplib, the renderer) load only for the command that sends.
+    from digest import pipeline
     from digest.archive.manifest import load_issue
-    from digest.state.db import check_state_continuity
+    from digest.cli.progress import SendProgress
+    from digest.delivery.recipients import collect_recipients
 
-    check_state_continuity(settings, state_reset=state_reset)  # a deleted or emptied state file must not resend
+    # A deleted or emptied state file must not resend.
+    pipeline.check_state(settings, state_reset=state_reset, now=datetime.now(timezone.utc))
     csv_path: Path | None = Path(recipients_file) if recipients_file else None
     if csv_path is None and not to:
         if not settings.mail.recipients:
@@ -87,10 +94,12 @@ def send_command(
         raise click.UsageError("no valid recipient address")
     stop_event = threading.Event()
     with stop_on_signals(stop_event):
-        report = send_issue(
+        sent = pipeline.send_built_issue(
             settings, loaded, recipients, dry_run=dry_run, resend_ambiguous=resend_ambiguous,
-            retry_failed=retry_failed, stop_event=stop_event,
+            retry_failed=retry_failed, stop_event=stop_event, env=os.environ,
+            progress=lambda issue_id, total: SendProgress(issue_id, total),
         )
+    report = sent.report
     for line in report.planned:
         click.echo(line)
     _echo_lines(report.warnings, "Warning: ")
@@ -108,12 +117,8 @@ def send_command(
             f"{report.exhausted} out of attempts on temporary failures: the next run tries them again.", err=True
         )
     click.echo(report.summary_line(), err=True)
-    if report.complete and not dry_run:
-        from digest.archive.site_page import archive_sent_issue
-
-        page = archive_sent_issue(settings, loaded.issue_id)
-        if page:
-            click.echo(f"Archived the issue as {page}", err=True)
+    if sent.archived:
+        click.echo(f"Archived the issue as {sent.archived}", err=True)
     if report.stopped and not report.complete:
         click.echo("Stopped: run the same command again to finish the issue.", err=True)
     if report.exit_code:
@@ -127,8 +132,7 @@ def send_command(
 @pass_settings_keys
 def status_command(settings: Settings, issue: str | None, show_all: bool) -> None:
     """What the outbox recorded: for ISSUE, its counts and every recipient not sent; else the recent issues."""
-    from digest.state.outbox import NOT_SENT_STATES, Outbox
-    from digest.state.db import connect
+    from digest import pipeline
 
     path = settings.state_path
     if not path.exists():
@@ -137,52 +141,30 @@ def status_command(settings: Settings, issue: str | None, show_all: bool) -> Non
         else:
             click.echo(f"Nothing recorded yet: no state database at {path}.")
         return
-    conn = connect(path)
-    try:
-        if not issue:
-            _echo_ticks(path)
-        summaries = outbox_lines(conn, issue)
-        for line in summaries:
-            click.echo(line)
-        if issue:
-            rows = Outbox(conn).rows(issue, NOT_SENT_STATES)
-            shown = rows if show_all else rows[:MAX_LINES]
-            for row in shown:
-                click.echo(f"  {row['state']}: {row['address']}: {row['reply'] or '-'} (attempts {row['attempts']})")
-            if len(rows) > len(shown):
-                click.echo(f"  … and {len(rows) - len(shown)} more (--all lists them)")
-    finally:
-        conn.close()
+    status = pipeline.send_status(settings, issue)
+    if not issue:
+        _echo_ticks(status)
+    for line in [s.line() for s in status.summaries] or ["No issue has been sent yet."]:
+        click.echo(line)
+    if issue:
+        rows = status.not_sent
+        shown = rows if show_all else rows[:MAX_LINES]
+        for row in shown:
+            click.echo(f"  {row['state']}: {row['address']}: {row['reply'] or '-'} (attempts {row['attempts']})")
+        if len(rows) > len(shown):
+            click.echo(f"  … and {len(rows) - len(shown)} more (--all lists them)")
 
 
-def _echo_ticks(path: Path) -> None:
+def _echo_ticks(status: pipeline.SendStatus) -> None:
     """The schedule's recent ticks, so that "nothing new this week" never reads as a failure."""
-    from digest.state.schedule import ScheduleState, send_progress
-
-    with ScheduleState(path) as state:
-        ticks = state.recent(10)
-        # An unfinished or given-up send: how far it got, read now from the outbox.
-        progress = {
-            t["issue_id"]: send_progress(state.conn, t["issue_id"]) for t in ticks
-            if t["issue_id"] and (t["outcome"] in ("unfinished", "gave-up") or t["outcome"].startswith("failed-at"))
-        }
-    if not ticks:
+    if not status.ticks:
         return
     click.echo("Recent scheduled ticks:")
-    for t in ticks:
+    for t in status.ticks:
         number = f"issue {t['number']}" if t["number"] else "no issue"
-        text = "; ".join(x for x in (progress.get(t["issue_id"]) if t["outcome"] != "sent" else None, t["detail"]) if x)
-        detail = f" ({text})" if text and not t["outcome"] == "written" else ""
+        sent_so_far = status.tick_progress.get(str(t["issue_id"])) if t["outcome"] != "sent" else None
+        text = "; ".join(str(x) for x in (sent_so_far, t["detail"]) if x)
+        detail = f" ({text})" if text and t["outcome"] != "written" else ""
         click.echo(f"  {t['tick']}: {t['outcome']}, {number}, {t['articles']} articles, "
                    f"{t['recipients']} recipients{detail}")
     click.echo("Issues sent:")
-
-
-def outbox_lines(conn: Any, issue_id: str | None) -> list[str]:
-    """`digest status` lines from the outbox (the schedule's outcomes can be added around them)."""
-    from digest.state.outbox import outbox_summary
-
-    summaries = outbox_summary(conn, issue_id)
-    if not summaries:
-        return ["No issue has been sent yet."]
-    return [s.line() for s in summaries]

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from digest.content import articles as content_mod
 from digest.config import Settings
+from digest.content import articles as content_mod
+from digest.content.scan import scan
 from digest.errors import ArticleError
 from digest.summarize.summary import summarize
-
-ARTICLE_SUFFIXES = (".md", ".markdown")
 
 
 def summarize_paths(settings: Settings, paths: tuple[str, ...] | list[str]) -> list[dict[str, Any]]:
@@ -19,7 +18,7 @@ def summarize_paths(settings: Settings, paths: tuple[str, ...] | list[str]) -> l
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            articles, skipped = content_mod.scan(path, settings)
+            articles, skipped = scan(path, settings)
             entries: list[tuple[str, dict[str, Any]]] = []
             entries += [(a.path, _article_row(a, settings)) for a in articles]
             entries += [(s.path, {"path": s.path, "error": s.reason}) for s in skipped]

@@ -8,50 +8,31 @@ tables, JSON) returns None and the file is read in full. A file read this way is
 
 This runs once per file of the site on a cold scan, so the common case (a file opening with
 `---\\n`, `\\n` line endings, a plain ISO date) takes a short path on the bytes: ~12 µs a file
-instead of ~30 through the general reader's sniff, split and date parser.
+instead of ~30 through the general reader's sniff and split; the date goes through
+`fields.parse_date`, the one date parser.
 """
 
 from __future__ import annotations
 
 import codecs
-import os
 import re
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from digest.content.fields import parse_date
+from digest.content.fields import DATE_KEYS, parse_date
+from digest.content.frontmatter import YAML_CLOSING, decode, sniff_format, split_front_matter
 from digest.errors import ArticleError
-from digest.content.frontmatter import decode, sniff_format, split_front_matter
 
 # The first block only: a front matter longer than this is read in full (sniff_format looks for
 # NUL bytes in the same 8 KB, so the short path rejects what it rejects).
 QUICK_BYTES = 8192
-DATE_KEYS = ("publishdate", "pubdate", "date")  # the order content.py reads them in
 _LINE = {
     "YAML": re.compile(r"^(publishdate|pubdate|date)[ \t]*:[ \t]*(.*?)[ \t]*$", re.IGNORECASE | re.MULTILINE),
     "TOML": re.compile(r"^(publishdate|pubdate|date)[ \t]*=[ \t]*(.*?)[ \t]*$", re.IGNORECASE | re.MULTILINE),
 }
-_YAML_CLOSING = re.compile(rb"^(?:---|\.\.\.)[ \t]*$", re.MULTILINE)  # frontmatter_read's, on bytes
+_YAML_CLOSING = re.compile(YAML_CLOSING.encode(), re.MULTILINE)  # the front matter reader's, on bytes
 _PLAIN_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+(?: ?(?:Z|[+-]\d{2}:?\d{2}))?)?")
-# The usual shapes, read without parse_date: 2025-07-05 · 2025-07-05T11:10:04+08:00 · …Z.
-_ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2}):(\d{2})(?:(Z)|([+-])(\d{2}):(\d{2}))?)?")
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # A date this far outside the range is outside it however the full reader interprets it.
 MARGIN_SECONDS = 2 * 86400
-
-
-def quick_timestamp(source: Path | str, tz: ZoneInfo) -> float | None:
-    """The instant of `source`'s date line, or None when only a full read can tell."""
-    try:
-        fd = os.open(source, os.O_RDONLY)
-        try:
-            raw = os.read(fd, QUICK_BYTES)
-        finally:
-            os.close(fd)
-    except OSError:
-        return None
-    return timestamp_in(raw, len(raw) < QUICK_BYTES, tz)
 
 
 def timestamp_in(raw: bytes, complete: bool, tz: ZoneInfo) -> float | None:
@@ -100,31 +81,12 @@ def _date_line(head: str, fmt: str, tz: ZoneInfo) -> float | None:
     value = values[key]
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
         value = value[1:-1]
+    if not _PLAIN_DATE.fullmatch(value):
+        return None  # a value YAML would read otherwise (a quoted time, a flow list): the full read says
     try:
-        iso = _ISO.fullmatch(value)
-        if iso is not None:
-            return _iso_timestamp(iso, tz)
-        if not _PLAIN_DATE.fullmatch(value):
-            return None
         return parse_date(value, tz).timestamp()
-    except (ValueError, OverflowError, ArticleError):
+    except (ValueError, OverflowError):
         return None
-
-
-def _iso_timestamp(match: re.Match[str], tz: ZoneInfo) -> float:
-    """parse_date's answer for the usual shapes, without building a tzinfo per file (ValueError as it raises)."""
-    year, month, day, hour, minute, second, utc, sign, off_h, off_m = match.groups()
-    moment = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0))
-    if not 1 < moment.year < 9999:
-        raise ValueError("at the edge of what a datetime holds")  # parse_date may overflow: let the full read say
-    if utc is None and sign is None:
-        return moment.replace(tzinfo=tz).timestamp()
-    offset = 0
-    if sign is not None:
-        if int(off_h) > 23 or int(off_m) > 59:
-            raise ValueError("offset out of range")
-        offset = (int(off_h) * 60 + int(off_m)) * 60 * (-1 if sign == "-" else 1)
-    return (moment.replace(tzinfo=timezone.utc) - _EPOCH - timedelta(seconds=offset)).total_seconds()
 
 
 def far_outside(ts: float, low: float, high: float) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import json
 import re
+import tomllib
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -20,22 +21,18 @@ from typing import Any
 
 import yaml
 
-from digest.content import yaml_fast
 from digest.errors import ArticleError
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    tomllib = None  # type: ignore[assignment]
+from digest.text import WARNING_MAX, one_line
 
 HEAD_BYTES = 64 * 1024
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser is ~10x faster
+# libyaml's parser is ~10x faster than the pure-Python one; a PyYAML built without it still works.
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _OPENING = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*(?:(---|\+\+\+)[ \t]*(?:\r?\n|\r|\Z)|(\{\s*[\"}]))")
-_CLOSING = {
-    "YAML": re.compile(r"^(?:---|\.\.\.)[ \t]*$", re.MULTILINE),  # Jekyll also ends YAML with `...`
-    "TOML": re.compile(r"^\+\+\+[ \t]*$", re.MULTILINE),
-}
+# The closing lines, one definition each (date_line reads the YAML one on bytes).
+YAML_CLOSING = r"^(?:---|\.\.\.)[ \t]*$"  # Jekyll also ends YAML with `...`
+TOML_CLOSING = r"^\+\+\+[ \t]*$"
+_CLOSING = {"YAML": re.compile(YAML_CLOSING, re.MULTILINE), "TOML": re.compile(TOML_CLOSING, re.MULTILINE)}
 _SIGNATURES = (
     (b"\x89PNG\r\n\x1a\n", "PNG image bytes"),
     (b"\xff\xd8\xff", "JPEG image bytes"),
@@ -116,12 +113,8 @@ def parse_front_matter(fmt: str, text: str, first_line: int = 1) -> dict[str, An
     """The mapping in `text`; ArticleError when it does not parse or is not a mapping."""
     try:
         if fmt == "YAML":
-            data = yaml_fast.load(text)
-            if data is None:
-                data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
+            data = yaml.load(text, Loader=_Loader)
         elif fmt == "TOML":
-            if tomllib is None:
-                raise ArticleError("front matter does not parse (TOML needs Python 3.11 or later)")
             data = tomllib.loads(text)
         else:
             data = json.loads(text)
@@ -135,18 +128,12 @@ def parse_front_matter(fmt: str, text: str, first_line: int = 1) -> dict[str, An
     except (ValueError, TypeError, OverflowError, RecursionError, yaml.YAMLError) as exc:
         # tomllib.TOMLDecodeError is a ValueError; YAML raises ValueError for dates like 2025-02-30.
         message = re.sub(r"line (\d+)", lambda m: f"line {int(m.group(1)) + first_line - 1}", str(exc))
-        raise ArticleError(f"front matter does not parse ({fmt}: {one_line(message)})") from None
+        raise ArticleError(f"front matter does not parse ({fmt}: {one_line(message, WARNING_MAX)})") from None
     if data is None:
         return {}  # `---` straight after `---`: an article with no fields, as Jekyll allows
     if not isinstance(data, dict):
         raise ArticleError(f"front matter is not a mapping ({fmt} {_kind(data)})")
     return data
-
-
-def one_line(text: str, limit: int = 160) -> str:
-    """`text` on one line, cut to `limit` characters: warnings are printed one per file."""
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def sniff_format(raw: bytes) -> str | None:
@@ -198,7 +185,7 @@ def _yaml_problem(exc: yaml.MarkedYAMLError, first_line: int) -> str:
     where = f" from line {mark.line + first_line}" if mark is not None else ""
     if "quoted scalar" in (exc.context or "") and "end of stream" in (exc.problem or ""):
         return f"unclosed quoted string{where}"
-    return one_line(f"{exc.problem or exc.context or 'invalid YAML'}{where.replace(' from', ',')}")
+    return one_line(f"{exc.problem or exc.context or 'invalid YAML'}{where.replace(' from', ',')}", WARNING_MAX)
 
 
 def _kind(value: Any) -> str:

@@ -17,7 +17,9 @@ import yaml
 
 from digest.errors import DigestError
 
-HUGO_FILES = ("hugo.toml", "hugo.yaml", "hugo.yml", "hugo.json", "config.toml", "config.yaml", "config.yml", "config.json")
+HUGO_FILES = (
+    "hugo.toml", "hugo.yaml", "hugo.yml", "hugo.json", "config.toml", "config.yaml", "config.yml", "config.json",
+)
 JEKYLL_FILE = "_config.yml"
 # Sections that hold a blog's posts, in the order we prefer them for the permalink.
 POST_SECTIONS = ("posts", "post", "blog", "news", "articles")
@@ -105,8 +107,9 @@ def _jekyll(path: Path) -> SiteFacts:
     data = _load(path)
     url = str(data.get("url") or "https://example.com").rstrip("/")
     baseurl = str(data.get("baseurl") or "").strip("/")
-    collections = data.get("collections") if isinstance(data.get("collections"), dict) else {}
-    posts = collections.get("posts") if isinstance(collections.get("posts"), dict) else {}
+    collections: Any = data.get("collections")
+    posts: Any = collections.get("posts") if isinstance(collections, dict) else None
+    posts = posts if isinstance(posts, dict) else {}
     pattern = str(posts.get("permalink") or data.get("permalink") or "date")
     pattern = JEKYLL_STYLES.get(pattern, pattern)
     return SiteFacts(

@@ -174,7 +174,7 @@ def _list_id(settings: Settings, host: str) -> bytes:
     return _header("List-Id", [*_phrase_pieces(phrase.replace("<", "").replace(">", "").strip()), f"<{ident}>"])
 
 
-def unsubscribe_secret(settings: Settings, env: Mapping[str, str] | None = None) -> bytes | None:
+def unsubscribe_secret(settings: Settings, env: Mapping[str, str]) -> bytes | None:
     """The HMAC key for unsubscribe tokens: `DIGEST_UNSUBSCRIBE_SECRET`; None when no token is sent.
 
     Raises DigestError when `mail.unsubscribe_url` is set and the variable is not: a token
@@ -184,14 +184,14 @@ def unsubscribe_secret(settings: Settings, env: Mapping[str, str] | None = None)
     if problem:
         raise DigestError(problem, hint=f"set {SECRET_ENV} to a long random value (e.g. `openssl rand -hex 32`) "
                           "and give your unsubscribe endpoint the same one")
-    env = os.environ if env is None else env
     secret = env.get(SECRET_ENV, "")
     return secret.encode("utf-8") if secret.strip() else None  # as set: the endpoint keys with the same bytes
 
 
-def secret_problem(settings: Settings, env: Mapping[str, str] | None = None) -> str | None:
-    """What is wrong with the unsubscribe secret, for `digest check` and the sender; None when nothing is."""
-    env = os.environ if env is None else env
+def secret_problem(settings: Settings, env: Mapping[str, str]) -> str | None:
+    """What is wrong with the unsubscribe secret, for `digest check` and the sender; None when nothing is.
+
+    `env`: the environment, read by the CLI and passed down."""
     if settings.mail.unsubscribe_url and not env.get(SECRET_ENV, "").strip():
         return (f"mail.unsubscribe_url puts a token in every message, and {SECRET_ENV} is not set: "
                 "nothing is sent without a secret")
@@ -224,7 +224,7 @@ def unsubscribe_links(settings: Settings, address: str, token: str) -> tuple[str
 
 def message_id(issue_id: str, address: str, domain: str) -> str:
     """The same (issue, recipient) always gets the same Message-ID, so a receiver can drop a repeat."""
-    digest = hashlib.sha256(f"{issue_id}\0{address.lower()}".encode("utf-8")).hexdigest()[:24]
+    digest = hashlib.sha256(f"{issue_id}\0{address.lower()}".encode()).hexdigest()[:24]
     safe_issue = _MSGID_UNSAFE.sub("-", issue_id).strip("-.")[:80] or "issue"
     return f"<{digest}.{safe_issue}@{domain}>"
 

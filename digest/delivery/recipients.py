@@ -99,7 +99,8 @@ def check_name(name: str) -> str:
 
 
 def parse_to(text: str) -> tuple[str | None, str | None, str]:
-    """A `--to` value: (address, name or None, "") for one addr-spec or `Name <addr-spec>`; else (None, None, reason)."""
+    """A `--to` value: (address, name or None, "") for one addr-spec or `Name <addr-spec>`;
+    else (None, None, reason)."""
     raw = text.strip(_EDGE_SPACE)
     if "<" not in raw and ">" not in raw:
         addr, reason = check_address(raw)

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import sqlite3
-
-    from digest.state.outbox import Recovered
+    from digest.models import Recovered
 
 
 @dataclass
@@ -66,7 +64,7 @@ class SendReport:
                 f"{address}: may or may not have had the issue (ambiguous): sending it again once, same Message-ID"
             )
 
-    def fill_counts(self, counts: Mapping[str, int], not_done: Iterable[sqlite3.Row]) -> None:
+    def fill_counts(self, counts: Mapping[str, int], not_done: Iterable[Mapping[str, Any]]) -> None:
         """The outbox's counts for this run's recipients, and one failure line per row not done."""
         self.sent, self.deferred, self.failed = counts["sent"], counts["deferred"], counts["failed"]
         self.exhausted, self.ambiguous, self.resendable = counts["exhausted"], counts["ambiguous"], counts["resendable"]

@@ -11,46 +11,57 @@ failures come back after `retry_base_seconds * 2**(attempt-1)` until `max_attemp
 wait for the next run (`exhausted`); permanent ones are recorded and the run goes on.
 `stop_event` (SIGTERM, Ctrl-C) ends the run after the messages in flight are finished and
 recorded.
+
+The sender is handed what it records in and shows: `open_outbox` (one outbox per worker), the
+render function, the clock and the progress; it imports neither the state database nor the
+renderer. `digest.pipeline.send_issue` wires them.
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import logging
-import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Union
+from typing import Any, Protocol
 
-from digest.config import Settings, smtp_password
-from digest.errors import DeliveryError, DigestError
-from digest.archive.manifest import record_send
-from digest.models import Issue, RenderedEmail
-from digest.selection import normalise_topic
+from digest.config import Settings
 from digest.delivery.base import Backend, Outcome
-from digest.delivery.message import MessageFactory, Slots, unsubscribe_secret
-from digest.state.outbox import MAX_AUTO_RESENDS, NOT_DONE_STATES, Claimed, DurabilityError, Outbox
-from digest.cli.send_progress import SendProgress
+from digest.delivery.message import MessageFactory, Slots
+from digest.delivery.ports import OpenOutbox, OutboxPort, ProgressFactory, SendProgress
 from digest.delivery.recipients import Recipient, RecipientList, collect_recipients, read_suppression
 from digest.delivery.report import SendReport
-from digest.delivery.smtp import ConnectFailed, SmtpBackend
+from digest.delivery.smtp import ConnectFailed
 from digest.delivery.throttle import RateLimiter
+from digest.errors import DeliveryError, DigestError, DurabilityError
+from digest.models import (
+    MAX_AUTO_RESENDS,
+    NOT_DONE_STATES,
+    Article,
+    Claimed,
+    Issue,
+    RenderedEmail,
+    normalise_topic,
+)
 
 log = logging.getLogger("digest.delivery")
 
 MAX_BACKOFF_SECONDS = 3600.0
 IDLE_CLOSE_SECONDS = 10.0  # a wait longer than this closes the connection rather than let it time out
-RenderFn = Callable[..., RenderedEmail]
-BackendArg = Union[Backend, Callable[[], Backend], None]
-TopicKey = Union[frozenset, None]
+TopicKey = frozenset[str] | None
+Clock = Callable[[], float]  # unix seconds: when a deferred row is due again
+
+
+class RenderFn(Protocol):
+    """The renderer, as the sender calls it: once per (topic set, named or not)."""
+
+    def __call__(
+        self, issue: Issue, settings: Settings, *, unsubscribe_url: str | None = ..., recipient_name: str | None = ...
+    ) -> RenderedEmail: ...
 
 
 def topic_key(topics: Iterable[str] | None) -> TopicKey:
@@ -62,30 +73,10 @@ def issue_for_topics(issue: Issue, key: TopicKey) -> Issue:
     if key is None:
         return issue
 
-    def match(articles: list) -> list:
+    def match(articles: list[Article]) -> list[Article]:
         return [a for a in articles if key & {normalise_topic(t) for t in a.topics}]
 
     return replace(issue, articles=match(issue.articles), more=match(issue.more))
-
-
-@contextmanager
-def issue_lock(state_path: Path, issue_id: str) -> Iterator[None]:
-    """One `digest send` per issue at a time: a second would take the first's rows in flight for ambiguous."""
-    state_path.parent.mkdir(parents=True, exist_ok=True)
-    tag = hashlib.sha256(issue_id.encode("utf-8")).hexdigest()[:12]
-    path = state_path.with_name(f"{state_path.name}.send-{tag}.lock")
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise DeliveryError(
-                f"issue {issue_id} is already being sent by another digest process (lock {path})",
-                hint="wait for it to finish; `digest status` shows its progress",
-            ) from None
-        yield
-    finally:
-        os.close(fd)
 
 
 def _as_recipients(recipients: RecipientList | Iterable[Recipient | str]) -> RecipientList:
@@ -114,14 +105,16 @@ class _Run:
 
     def __init__(
         self, settings: Settings, issue_id: str, run_id: str, factories: dict[tuple[TopicKey, bool], MessageFactory],
-        make_backend: Callable[[], Backend], stop: threading.Event, progress: SendProgress, fsync: bool = True,
+        make_backend: Callable[[], Backend], open_outbox: OpenOutbox, clock: Clock, stop: threading.Event,
+        progress: SendProgress,
     ) -> None:
-        self.fsync = fsync
         self.settings = settings
         self.issue_id = issue_id
         self.run_id = run_id
         self.factories = factories
         self.make_backend = make_backend
+        self.open_outbox = open_outbox
+        self.clock = clock
         self.stop = stop
         self.progress = progress
         self.limiter = RateLimiter(settings.smtp.rate)
@@ -130,10 +123,11 @@ class _Run:
         self._lock = threading.Lock()
 
     def backoff(self, attempts: int) -> float:
-        return min(self.settings.smtp.retry_base_seconds * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS)
+        delay: float = self.settings.smtp.retry_base_seconds * 2 ** max(attempts - 1, 0)
+        return min(delay, MAX_BACKOFF_SECONDS)
 
     def worker(self, backend: Backend | None) -> None:
-        outbox = Outbox.open(self.settings.state_path, fsync=self.fsync)
+        outbox = self.open_outbox()
         holder = [backend]
         try:
             self._work(outbox, holder)
@@ -172,7 +166,7 @@ class _Run:
                 return None
         return None
 
-    def _work(self, outbox: Outbox, holder: list[Backend | None]) -> None:
+    def _work(self, outbox: OutboxPort, holder: list[Backend | None]) -> None:
         backend = holder[0]
         while not self.stop.is_set():
             if backend is None or not backend.is_open:
@@ -186,7 +180,7 @@ class _Run:
                 due = outbox.next_retry(self.issue_id, self.run_id)
                 if due is None:
                     return
-                delay = max(due - time.time(), 0.0)
+                delay = max(due - self.clock(), 0.0)
                 if delay > IDLE_CLOSE_SECONDS:
                     backend.close()
                 self.stop.wait(min(delay, 1.0) if delay > 0 else 0.01)
@@ -215,7 +209,7 @@ class _Run:
             if outcome.reconnect:
                 backend.close()
 
-    def record(self, outbox: Outbox, item: Claimed, outcome: Outcome) -> None:
+    def record(self, outbox: OutboxPort, item: Claimed, outcome: Outcome) -> None:
         if outcome.status == "sent":
             outbox.mark_sent(item, outcome.reply)
             with self._lock:
@@ -233,7 +227,7 @@ class _Run:
             self.progress.event("exhausted", item.address, reply + " (the next run tries again)")
         else:
             delay = self.backoff(item.attempts)
-            outbox.mark_deferred(item, outcome.reply, time.time() + delay)
+            outbox.mark_deferred(item, outcome.reply, self.clock() + delay)
             self.progress.event(
                 "deferred", item.address,
                 f"{outcome.reply} (attempt {item.attempts} of {self.settings.smtp.max_attempts}; again in {delay:g}s)",
@@ -241,40 +235,19 @@ class _Run:
             )
 
 
-def send_issue(
-    settings: Settings,
-    issue: Issue,
-    recipients: RecipientList | Iterable[Recipient | str],
-    *,
-    dry_run: bool = False,
-    progress: bool | None = True,
-    resend_ambiguous: bool = True,
-    stop_event: threading.Event | None = None,
-    backend: BackendArg = None,
-    render: RenderFn | None = None,
-    env: Mapping[str, str] | None = None,
-    now: datetime | None = None,
-    fsync: bool = True,
-    retry_failed: bool = False,
-) -> SendReport:
-    """Send `issue` to each recipient at most once, recording every outcome in the outbox.
+@dataclass
+class _Audience:
+    """Who the issue is for, and what each topic set gets: the same for a send and a dry run."""
 
-    `backend`: None for SMTP from `settings.smtp` (one connection per worker); a Backend
-    instance (used by a single worker); or a zero-argument factory (one per worker).
-    `render` defaults to `digest.render.issue.render_issue`. `fsync=False` trades safety against
-    a power cut for speed (see outbox.py). `resend_ambiguous` (the default) sends each
-    ambiguous recipient again once, never more; `retry_failed` puts permanent failures back
-    in the queue. Raises DeliveryError, with nothing recorded as sent, when the first
-    connection cannot be opened or logged in.
-    """
-    started = time.monotonic()
-    env = os.environ if env is None else env
-    if not dry_run:
-        unsubscribe_secret(settings, env)  # a token URL without DIGEST_UNSUBSCRIBE_SECRET: refused before anything
-    stop = stop_event or threading.Event()
-    listed = _as_recipients(recipients)
-    report = SendReport(issue.issue_id, problems=list(listed.problems), dry_run=dry_run)
-    suppressed_keys = read_suppression(settings.path(settings.mail.suppression_file)) if settings.mail.suppression_file else set()
+    everyone: list[Recipient]
+    skipped: dict[str, str]  # recipient key -> why they get no message
+    issues: dict[TopicKey, Issue]
+
+
+def _audience(settings: Settings, issue: Issue, listed: RecipientList) -> _Audience:
+    suppressed_keys = (
+        read_suppression(settings.path(settings.mail.suppression_file)) if settings.mail.suppression_file else set()
+    )
     everyone = listed.recipients + listed.suppressed
     skipped: dict[str, str] = {r.key: "suppressed (mail.suppression_file)" for r in listed.suppressed}
     issues: dict[TopicKey, Issue] = {}
@@ -287,64 +260,84 @@ def send_issue(
         sub = issues[key]
         if key is not None and not (sub.articles or sub.more) and r.key not in skipped:
             skipped[r.key] = f"no article this issue has topics {', '.join(r.topics or ())}"
-    report.total = len(everyone)
-    if dry_run:
-        _plan(settings, issue.issue_id, everyone, skipped, issues, report, resend_ambiguous, retry_failed)
-        return report
+    return _Audience(everyone, skipped, issues)
 
-    run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
-    with issue_lock(settings.state_path, issue.issue_id):
-        outbox = Outbox.open(settings.state_path, fsync=fsync)
-        try:
-            report.note_recovered(outbox.recover(issue.issue_id, resend_ambiguous=resend_ambiguous, retry_failed=retry_failed))
-            outbox.add(issue.issue_id, run_id, [(r.key, r.address, r.name, r.topics) for r in everyone], skipped)
-            record_send(settings, issue.issue_id)  # the manifest outlives the outbox: state.check_state_continuity
-            todo = outbox.rows(issue.issue_id, ("pending", "deferred"), run_id)
-            if todo:
-                factories = _render_all(settings, issue, issues, todo, render, env, now, report)
-                make_backend = _backend_factory(settings, backend, env)
-                first = backend if isinstance(backend, Backend) else make_backend()
-                try:
-                    first.open()
-                except DeliveryError:
-                    first.close()
-                    raise
-                workers = 1 if isinstance(backend, Backend) else max(1, min(settings.smtp.connections, len(todo)))
-                shown = SendProgress(issue.issue_id, len(todo), enabled=progress)
-                run = _Run(settings, issue.issue_id, run_id, factories, make_backend, stop, shown, fsync)
-                try:
-                    _run_workers(run, first, workers, stop)
-                finally:
-                    shown.close()
-                report.sent_now = run.sent_now
-                report.error = "; ".join(dict.fromkeys(run.errors)) or None
-            report.fill_counts(outbox.counts(issue.issue_id, run_id), outbox.rows(issue.issue_id, NOT_DONE_STATES, run_id))
-        finally:
-            outbox.close()
+
+def send_issue(
+    settings: Settings,
+    issue: Issue,
+    recipients: RecipientList | Iterable[Recipient | str],
+    *,
+    open_outbox: OpenOutbox,
+    render: RenderFn,
+    make_backend: Callable[[], Backend],
+    secret: bytes | None,
+    now: datetime,
+    clock: Clock,
+    progress: ProgressFactory,
+    record_start: Callable[[], None],
+    single_backend: Backend | None = None,
+    resend_ambiguous: bool = True,
+    retry_failed: bool = False,
+    stop_event: threading.Event | None = None,
+) -> SendReport:
+    """Send `issue` to each recipient at most once, recording every outcome in the outbox.
+
+    The caller holds the issue's send lock. `make_backend` makes one connection per worker
+    (`single_backend`: that one backend, one worker). `secret` keys the unsubscribe tokens
+    (already checked against the settings); `now` is the messages' Date; `record_start` runs
+    once the recipients are enrolled, before anything is sent (the manifest records the send).
+    `resend_ambiguous` (the default) sends each ambiguous recipient again once, never more;
+    `retry_failed` puts permanent failures back in the queue. Raises DeliveryError, with
+    nothing recorded as sent, when the first connection cannot be opened or logged in.
+    """
+    started = time.monotonic()
+    stop = stop_event or threading.Event()
+    listed = _as_recipients(recipients)
+    report = SendReport(issue.issue_id, problems=list(listed.problems))
+    audience = _audience(settings, issue, listed)
+    report.total = len(audience.everyone)
+    run_id = f"{now.astimezone(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
+    outbox = open_outbox()
+    try:
+        recovered = outbox.recover(issue.issue_id, resend_ambiguous=resend_ambiguous, retry_failed=retry_failed)
+        report.note_recovered(recovered)
+        outbox.add(
+            issue.issue_id, run_id, [(r.key, r.address, r.name, r.topics) for r in audience.everyone], audience.skipped
+        )
+        record_start()
+        todo = outbox.rows(issue.issue_id, ("pending", "deferred"), run_id)
+        if todo:
+            factories = _render_all(settings, issue, audience.issues, todo, render, secret, now, report)
+            first = single_backend or make_backend()
+            try:
+                first.open()
+            except DeliveryError:
+                first.close()
+                raise
+            workers = 1 if single_backend is not None else max(1, min(settings.smtp.connections, len(todo)))
+            shown = progress(issue.issue_id, len(todo))
+            run = _Run(settings, issue.issue_id, run_id, factories, make_backend, open_outbox, clock, stop, shown)
+            try:
+                _run_workers(run, first, workers, stop)
+            finally:
+                shown.close()
+            report.sent_now = run.sent_now
+            report.error = "; ".join(dict.fromkeys(run.errors)) or None
+        report.fill_counts(outbox.counts(issue.issue_id, run_id), outbox.rows(issue.issue_id, NOT_DONE_STATES, run_id))
+    finally:
+        outbox.close()
     report.stopped = stop.is_set()
     report.elapsed = time.monotonic() - started
     return report
 
 
-def _backend_factory(settings: Settings, backend: BackendArg, env: Mapping[str, str]) -> Callable[[], Backend]:
-    if backend is None:
-        password = smtp_password(env)
-        return lambda: SmtpBackend(settings.smtp, password)
-    if isinstance(backend, Backend):
-        return lambda: backend
-    return backend
-
-
 def _render_all(
-    settings: Settings, issue: Issue, issues: dict[TopicKey, Issue], todo: list, render: RenderFn | None,
-    env: Mapping[str, str], now: datetime | None, report: SendReport,
+    settings: Settings, issue: Issue, issues: dict[TopicKey, Issue], todo: Sequence[Mapping[str, Any]],
+    render: RenderFn, secret: bytes | None, now: datetime, report: SendReport,
 ) -> dict[tuple[TopicKey, bool], MessageFactory]:
     """One render per (topic set, named or not) still to send: not one per recipient."""
-    if render is None:
-        from digest.render.issue import render_issue as render
-    secret = unsubscribe_secret(settings, env)
     slots = Slots.fresh()  # unguessable per send: an article cannot hold them, so nothing in it is filled in
-    when = now or datetime.now(timezone.utc)
     wanted: set[tuple[TopicKey, bool]] = set()
     for row in todo:
         topics = json.loads(row["topics"]) if row["topics"] is not None else None
@@ -359,7 +352,7 @@ def _render_all(
             if warning not in report.warnings:
                 report.warnings.append(warning)
         factories[(key, named)] = MessageFactory(
-            settings, issue.issue_id, rendered, date=when, secret=secret, slots=slots
+            settings, issue.issue_id, rendered, date=now, secret=secret, slots=slots
         )
     return factories
 
@@ -383,30 +376,34 @@ def _run_workers(run: _Run, first: Backend, workers: int, stop: threading.Event)
             t.join()
 
 
-def _plan(
-    settings: Settings, issue_id: str, everyone: list[Recipient], skipped: dict[str, str],
-    issues: dict[TopicKey, Issue], report: SendReport, resend_ambiguous: bool, retry_failed: bool,
-) -> None:
-    """--dry-run: what each recipient would get, read from the outbox without writing to it."""
-    states: dict[str, tuple[str, int]] = {}
-    if settings.state_path.exists():
-        outbox = Outbox.open(settings.state_path)
-        try:
-            states = outbox.states(issue_id)
-        finally:
-            outbox.close()
-    for r in everyone:
+def plan_send(
+    settings: Settings,
+    issue: Issue,
+    recipients: RecipientList | Iterable[Recipient | str],
+    states: Mapping[str, tuple[str, int]],
+    *,
+    resend_ambiguous: bool = True,
+    retry_failed: bool = False,
+) -> SendReport:
+    """--dry-run: what each recipient would get, given each one's (outbox state, resends); nothing is written."""
+    listed = _as_recipients(recipients)
+    report = SendReport(issue.issue_id, problems=list(listed.problems), dry_run=True)
+    audience = _audience(settings, issue, listed)
+    report.total = len(audience.everyone)
+    for r in audience.everyone:
         state, resends = states.get(r.key, ("pending", 0))
-        sub = issues[topic_key(r.topics)]
+        sub = audience.issues[topic_key(r.topics)]
         again = ""
         if state in ("ambiguous", "data-sent") and resend_ambiguous and resends < MAX_AUTO_RESENDS:
             state, again = "pending", " again, once (ambiguous)"
         elif state == "failed" and retry_failed:
             state, again = "pending", " again (--retry-failed)"
         if state in ("sent", "failed", "ambiguous", "data-sent"):
-            report.planned.append(f"{r.address}: {'ambiguous' if state == 'data-sent' else state} already, not sent again")
-        elif r.key in skipped:
-            report.planned.append(f"{r.address}: skipped: {skipped[r.key]}")
+            shown = "ambiguous" if state == "data-sent" else state
+            report.planned.append(f"{r.address}: {shown} already, not sent again")
+        elif r.key in audience.skipped:
+            report.planned.append(f"{r.address}: skipped: {audience.skipped[r.key]}")
         else:
             n = len(sub.articles) + len(sub.more)
             report.planned.append(f"{r.address}: would send {n} article{'s' if n != 1 else ''}{again}")
+    return report

@@ -23,8 +23,8 @@ import socket
 import ssl
 
 from digest.config import SmtpSettings
-from digest.errors import DeliveryError
 from digest.delivery.base import Backend, BeforeData, Outcome
+from digest.errors import DeliveryError
 
 log = logging.getLogger("digest.delivery")
 
@@ -149,7 +149,8 @@ class SmtpBackend(Backend):
         except smtplib.SMTPAuthenticationError as exc:
             self._abandon(conn)
             raise DeliveryError(
-                f"SMTP server {self.where} refused the login of {cfg.username!r}: {_reply(exc.smtp_code, exc.smtp_error)}",
+                f"SMTP server {self.where} refused the login of {cfg.username!r}: "
+                f"{_reply(exc.smtp_code, exc.smtp_error)}",
                 hint="check smtp.username and DIGEST_SMTP_PASSWORD",
             ) from None
         except ssl.SSLCertVerificationError as exc:

@@ -12,14 +12,17 @@ the headers digest writes, each once, with no line break inside a value.
 
 from __future__ import annotations
 
+import json
 import re
-import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import policy
 from email.parser import BytesParser
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from digest.render.text import text_width
 
 MAX_BYTES = 100_000
 TEXT_MAX_COLUMNS = 78
@@ -51,7 +54,7 @@ class Node:
     def text(self) -> str:
         return "".join(c if isinstance(c, str) else c.text() for c in self.children)
 
-    def iter(self):
+    def iter(self) -> Iterator[Node]:
         yield self
         for c in self.children:
             if isinstance(c, Node):
@@ -235,10 +238,6 @@ def check_structure(html: str) -> list[str]:
 # --- 7. the text part -------------------------------------------------------------------------
 
 
-def _width(line: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in line)
-
-
 def _squash(s: str) -> str:
     return re.sub(r"\s+", "", s)
 
@@ -262,8 +261,8 @@ def check_text(text: str, html: str | None = None) -> list[str]:
     if not text.strip():
         return ["text: the text part is empty"]
     for i, line in enumerate(text.splitlines(), 1):
-        if _width(line) > TEXT_MAX_COLUMNS and len(line.split()) > 1 and not re.search(r"\w+://\S{40,}", line):
-            problems.append(f"text: line {i} is {_width(line)} columns wide (wrap at {TEXT_MAX_COLUMNS})")
+        if text_width(line) > TEXT_MAX_COLUMNS and len(line.split()) > 1 and not re.search(r"\w+://\S{40,}", line):
+            problems.append(f"text: line {i} is {text_width(line)} columns wide (wrap at {TEXT_MAX_COLUMNS})")
     if re.search(r"</?(a|p|div|table|td|span|br)\b[^>]*>|&(amp|lt|gt|quot|#\d+);", text):
         problems.append("text: contains HTML markup or entities")
     if html is None:
@@ -292,7 +291,7 @@ def check_text(text: str, html: str | None = None) -> list[str]:
             problems.append(f"text: {label[:50]!r}: its title is missing")
         starts.append(pos)
         cursor = pos + len(key) if pos >= 0 else cursor
-    for i, (label, key, parts) in enumerate(cards):
+    for i, (label, _key, parts) in enumerate(cards):
         begin = starts[i] if starts[i] >= 0 else 0
         later = [s for s in starts[i + 1 :] if s >= 0]
         stretch = flat[begin : later[0] if later else len(flat)]
@@ -381,8 +380,6 @@ def check_built_files(html_path: Path) -> list[str]:
     problems = []
     manifest = html_path.with_suffix(".json")
     if manifest.exists():
-        import json
-
         try:
             subject = json.loads(manifest.read_text(encoding="utf-8")).get("subject")
         except (OSError, ValueError, AttributeError):

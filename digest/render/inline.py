@@ -62,12 +62,12 @@ def inline_css(html: str) -> str:
 
 def inline_premailer(html: str) -> str:  # pragma: no cover - kept for benchmarks/render_speed.py
     """The same with premailer, configured as well as it allows (see the module docstring)."""
-    import premailer
+    import premailer  # noqa: PLC0415 - a bench-only extra (pip install '.[bench]'), never imported by a build
 
     rest, css = split_own_css(html)
     doctype = rest[: rest.find(">") + 1] if rest.lower().startswith("<!doctype") else ""
     rest = rest.replace("<style", '<style data-premailer="ignore"')
-    out = premailer.Premailer(
+    out: str = premailer.Premailer(
         rest,
         css_text=css,
         keep_style_tags=True,

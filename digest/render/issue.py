@@ -1,4 +1,4 @@
-"""Issue → email: Jinja2 renders MJML, mjml-python compiles it, digest's CSS is inlined; a second template gives the text.
+"""Issue → email: Jinja2 renders MJML, mjml-python compiles it, digest's CSS is inlined; a second template: the text.
 
 Everything taken from an article is untrusted: titles become one line of at most 300
 characters, only http(s) and mailto URLs become links, and Jinja2 escapes the rest. When the
@@ -9,31 +9,31 @@ first, then the oldest articles move to the "More this week" list, and a warning
 from __future__ import annotations
 
 import urllib.parse
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.utils import parseaddr
+from pathlib import Path
 from typing import Any
 
 from mjml import mjml2html
 
 from digest.config import Settings
 from digest.errors import DigestError
+from digest.models import Article, Issue, KeyFigure, RenderedEmail
 from digest.render.i18n import FONT_STACK, format_day, format_range, labels_for
 from digest.render.inline import inline_css
-from digest.models import Article, Issue, RenderedEmail
-from digest.render.templates import environment, render_template
-from digest.render.text import cut, one_line
+from digest.render.templates import BUILTIN_DIR, environment, render_template
+from digest.text import cut, one_line
 
 HTML_TEMPLATE = "issue.mjml.j2"
 TEXT_TEMPLATE = "issue.txt.j2"
 TITLE_MAX = 300
 PREHEADER_MAX = 90
 TLDR_STEPS = (160, 80)  # characters: how far TL;DRs are cut, in turn, when an issue is too big
-
-
-@dataclass(frozen=True)
-class Figure:
-    value: str
-    context: str
+# The modules whose code decides the rendered bytes: a render cache stamps them.
+RENDER_MODULES = (
+    "digest.render.issue", "digest.render.templates", "digest.render.i18n", "digest.render.inline",
+    "digest.render.text", "digest.text", "digest.models",
+)
 
 
 @dataclass
@@ -46,7 +46,7 @@ class Card:
     topics: list[str]
     image: str | None
     tldr: str
-    figures: list[Figure]
+    figures: list[KeyFigure]  # cut to fit a card
     read_label: str
 
 
@@ -56,7 +56,9 @@ class Group:
     cards: list[Card] = field(default_factory=list)
 
 
-def safe_url(value: object, base_url: str | None = None, *, schemes: tuple[str, ...] = ("http", "https", "mailto")) -> str | None:
+def safe_url(
+    value: object, base_url: str | None = None, *, schemes: tuple[str, ...] = ("http", "https", "mailto")
+) -> str | None:
     """`value` as an absolute http(s) or mailto URL, or None when it cannot be one (javascript:, data:, …)."""
     if not isinstance(value, str):
         return None
@@ -85,7 +87,7 @@ def _card(art: Article, settings: Settings, labels: dict[str, str], tldr_max: in
     if tldr_max is not None:
         tldr = cut(tldr, tldr_max)
     limit = max(settings.summary.key_figures_max, 0)
-    figures = [Figure(cut(one_line(f.value), 60), cut(one_line(f.context), 200)) for f in art.key_figures[:limit]]
+    figures = [KeyFigure(cut(one_line(f.value), 60), cut(one_line(f.context), 200)) for f in art.key_figures[:limit]]
     return Card(
         title=title,
         url=safe_url(art.url, settings.site.base_url),
@@ -129,19 +131,16 @@ def unsubscribe_link(settings: Settings, given: str | None) -> tuple[str, list[s
     )
 
 
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
 def subject_line(settings: Settings, issue: Issue, date_range: str, count: int) -> str:
     """`render.subject` filled in, as one line: nothing that goes in can start a new header line."""
+    site = one_line(settings.site.title)
     fields = {
-        "site": one_line(settings.site.title),
+        "site": site,
         "number": "" if issue.number is None else one_line(issue.number),
         "date_range": one_line(date_range),
         "count": count,
         # The lead story, as many newsletters put it in the subject; cut so the subject stays short.
-        "title": _cut(one_line(issue.articles[0].title), 100) if issue.articles else "",
+        "title": cut(one_line(issue.articles[0].title), 100, at="char") if issue.articles else "",
     }
     try:
         subject = settings.render.subject.format(**fields)
@@ -150,7 +149,7 @@ def subject_line(settings: Settings, issue: Issue, date_range: str, count: int) 
             f"config key 'render.subject': cannot fill in {settings.render.subject!r} ({exc})",
             hint="use only {site}, {number}, {date_range}, {count} and {title}",
         ) from None
-    return one_line(subject) or fields["site"]
+    return one_line(subject) or site
 
 
 def finish_document(html: str) -> str:
@@ -234,6 +233,27 @@ class _Renderer:
         return render_template(self.env, TEXT_TEMPLATE, context)
 
 
+def render_reads(settings: Settings) -> dict[str, Any]:
+    """Every setting `render_issue` and the templates read (the templates see only its context).
+
+    A render cache keys on these, so a setting left out (smtp.rate, mail.recipients, …) never
+    re-renders; one read here and left out would serve a stale issue. test_render checks both ways.
+    """
+    site, r = settings.site, settings.render
+    return {
+        "site": [site.title, site.base_url, site.language, site.logo, site.archive_url, site.postal_address],
+        "tz": str(settings.tz),
+        "render": [str(settings.path(r.templates)), r.group_by, r.max_bytes, r.preheader, r.note, r.subject],
+        "key_figures_max": settings.summary.key_figures_max,
+        "unsubscribe": [settings.mail.unsubscribe_url, settings.mail.unsubscribe_mailto, settings.smtp.sender],
+    }
+
+
+def template_folders(settings: Settings) -> tuple[Path, ...]:
+    """The folders templates are read from: the site's overrides, then the built-ins."""
+    return (settings.path(settings.render.templates), BUILTIN_DIR)
+
+
 def _size(html: str) -> int:
     return len(html.encode("utf-8"))
 
@@ -245,10 +265,11 @@ def render_issue(
     unsubscribe_url: str | None = None,
     recipient_name: str | None = None,
 ) -> RenderedEmail:
-    """The email for `issue`: subject, inlined HTML, plain text, and warnings.
+    """The email for `issue`: subject, inlined HTML, plain text, warnings, and how many articles fit.
 
-    When the HTML would pass `render.max_bytes`, the oldest articles that do not fit are moved
-    from `issue.articles` to the front of `issue.more` (so the manifest records what was sent).
+    When the HTML would pass `render.max_bytes`, the oldest articles that do not fit are listed
+    under "More this week"; `shown` says how many of `issue.articles` kept their card, so the
+    pipeline can record what was sent (`issue_as_rendered`). `issue` itself is left as it was.
     """
     r = _Renderer(issue, settings, unsubscribe_url, recipient_name)
     limit = settings.render.max_bytes
@@ -271,9 +292,6 @@ def render_issue(
     if _size(html) > limit and shown:
         shown, moved, context, html = _fit_articles(r, shown, more, tldr_max, limit, html)
         if moved:
-            more = moved + more
-            issue.articles = shown
-            issue.more = more
             steps.append(f"{len(moved)} articles moved to the “{r.labels['more']}” list")
     warnings = list(r.warnings)
     if steps:
@@ -285,7 +303,16 @@ def render_issue(
         html=html,
         text=r.text(context),
         warnings=tuple(warnings),
+        shown=len(shown),
     )
+
+
+def issue_as_rendered(issue: Issue, rendered: RenderedEmail) -> Issue:
+    """A new `issue` as `rendered` shows it: the articles that did not fit moved to the front of `more`."""
+    if rendered.shown is None or rendered.shown >= len(issue.articles):
+        return issue
+    keep = rendered.shown
+    return replace(issue, articles=issue.articles[:keep], more=issue.articles[keep:] + issue.more)
 
 
 def _tldr_bytes_saved(articles: list[Article], step: int) -> int:

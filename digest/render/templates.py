@@ -101,7 +101,7 @@ def render_template(env: jinja2.Environment, name: str, context: dict[str, Any])
             f"template {exc.name} not found (needed while rendering {name})",
             hint="built-in templates are reached as builtin/<name>",
         ) from None
-    except Exception as exc:  # noqa: BLE001 - a template can raise anything; name where
+    except Exception as exc:
         frame = _template_frame(exc, env)
         where = f"template {frame[0]}, line {frame[1]}" if frame else f"template {name}"
         message = getattr(exc, "message", None) or str(exc) or type(exc).__name__

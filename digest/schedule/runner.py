@@ -12,25 +12,29 @@ until it is sent or, past tick + `max_lateness_hours`, `gave-up` (a failure the 
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 import sqlite3
 import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from digest import pipeline
 from digest.config import Settings
+from digest.delivery.ports import ProgressFactory
 from digest.errors import DigestError
-from digest.state.schedule import ScheduleState, send_progress
-from digest.state.db import check_state_continuity
+from digest.models import TickOutcome
 from digest.schedule.ticks import cron_trigger, last_tick, normalise, wall_key
+from digest.state.locks import AnotherRunHoldsTheLock as AnotherRunHoldsTheLock  # raised by schedule_lock
+from digest.state.locks import exclusive_lock, schedule_lock_path
+from digest.state.schedule import ScheduleState, send_progress
 
 log = logging.getLogger("digest.schedule.runner")
 
@@ -48,54 +52,26 @@ def is_failure(outcome: str) -> bool:
     return outcome in (UNFINISHED, GAVE_UP) or outcome.startswith("failed")
 
 
-@dataclass
-class TickOutcome:
-    tick: datetime | None
-    outcome: str  # sent, written, skipped-empty, unfinished, gave-up, refused-late, already-done, no-tick
-    issue_id: str | None = None
-    number: int | None = None
-    since: datetime | None = None
-    articles: int = 0
-    recipients: int = 0
-    detail: str = ""
-    key: str = ""  # the tick's wall-clock key in the state database
-    resumed: list[TickOutcome] = field(default_factory=list)  # earlier unfinished ticks this run took up first
-
-    def line(self) -> str:
-        if self.tick is None:
-            return f"tick: {self.outcome} {self.detail}".strip()
-        rng = f", range {self.since.isoformat()} → {self.tick.isoformat()}" if self.since else ""
-        num = f"issue {self.number}" if self.number else "no issue"
-        return (
-            f"tick {self.tick.isoformat()}: {num}{rng}, {self.articles} articles, "
-            f"{self.recipients} recipients: {self.outcome}" + (f" ({self.detail})" if self.detail else "")
-        )
-
-    def all(self) -> list[TickOutcome]:
-        """The resumed ticks' outcomes, then this one: what a run did, in order."""
-        return [*self.resumed, self]
-
-
-class LockBusy(DigestError):
-    exit_code = 0
+def lock_busy_line(settings: Settings) -> str:
+    """What a second scheduler says when it leaves: not a failure (exit status 0)."""
+    return f"another digest scheduler holds the lock on {settings.state_path}; nothing to do"
 
 
 @contextmanager
 def schedule_lock(state_path: Path) -> Iterator[None]:
-    """One scheduler (or --run-once) at a time per state database; the other one is told and leaves."""
-    state_path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = state_path.with_name(state_path.name + ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise LockBusy(f"another digest scheduler holds the lock on {state_path}; nothing to do") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+    """One scheduler (or --run-once) at a time per state database; AnotherRunHoldsTheLock for the other one."""
+    with exclusive_lock(schedule_lock_path(state_path), write_pid=True):
         yield
-    finally:
-        os.close(fd)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What every step of a scheduled run is handed: the signal to stop, what to show, the secrets."""
+
+    stop_event: threading.Event | None = None
+    progress: bool | None = None  # the build's progress bar
+    send_progress: ProgressFactory | None = None
+    env: Mapping[str, str] | None = None  # DIGEST_SMTP_PASSWORD, DIGEST_UNSUBSCRIBE_SECRET
 
 
 def run_tick(
@@ -105,9 +81,16 @@ def run_tick(
     force: bool = False,
     stop_event: threading.Event | None = None,
     progress: bool | None = None,
+    send_progress: ProgressFactory | None = None,
+    env: Mapping[str, str] | None = None,
     state_reset: bool = False,
 ) -> TickOutcome:
-    """Do what the tick at or before `at` should do, if it has not been done; return its outcome."""
+    """Do what the tick at or before `at` should do, if it has not been done; return its outcome.
+
+    `env` holds the secrets a send needs (the CLI passes the environment); `send_progress`
+    makes what a send shows (None: nothing).
+    """
+    run = _Run(stop_event, progress, send_progress, env)
     tz = settings.tz
     trigger = cron_trigger(settings.schedule.cron, tz)
     raw_tick = last_tick(trigger, at)
@@ -117,10 +100,10 @@ def run_tick(
     key = wall_key(raw_tick)
     # Before the state file is opened (which would create it): one that was deleted or emptied
     # beside manifests recording sends would build and send those articles again.
-    check_state_continuity(settings, state_reset=state_reset)
-    with ScheduleState(settings.state_path) as state:
+    pipeline.check_state(settings, state_reset=state_reset, now=datetime.now(timezone.utc))
+    with ScheduleState(settings.state_path, clock=time.time) as state:
         # An unfinished send is part of its tick: finish it (or give it up) before anything new.
-        resumed = _resume_unfinished(settings, state, at, force=force, stop_event=stop_event, progress=progress)
+        resumed = _resume_unfinished(settings, state, at, run, force=force)
         for earlier in resumed:
             if earlier.key != key:
                 _finish(settings, earlier)
@@ -141,35 +124,27 @@ def run_tick(
             state.set_first_since(tick - timedelta(days=settings.schedule.first_window_days))
             state.record_tick(key, outcome)
         else:
-            outcome = _build_for_tick(settings, state, key, tick, stop_event, progress)  # records it
+            outcome = _build_for_tick(settings, state, key, tick, run)  # records it
     outcome.resumed = resumed
     _finish(settings, outcome)
     return outcome
 
 
 def resume_unfinished(
-    settings: Settings, at: datetime, *, stop_event: threading.Event | None = None, progress: bool | None = None
+    settings: Settings, at: datetime, *, stop_event: threading.Event | None = None,
+    send_progress: ProgressFactory | None = None, env: Mapping[str, str] | None = None,
 ) -> list[TickOutcome]:
     """Take up every unfinished send (or give it up past its deadline) without firing a tick: the
     foreground scheduler's retry between ticks. Call it under `schedule_lock`."""
-    with ScheduleState(settings.state_path) as state:
-        outcomes = _resume_unfinished(settings, state, at, force=False, stop_event=stop_event, progress=progress)
+    run = _Run(stop_event, None, send_progress, env)
+    with ScheduleState(settings.state_path, clock=time.time) as state:
+        outcomes = _resume_unfinished(settings, state, at, run, force=False)
     for outcome in outcomes:
         _finish(settings, outcome)
     return outcomes
 
 
-def _build_for_tick(
-    settings: Settings,
-    state: ScheduleState,
-    key: str,
-    tick: datetime,
-    stop_event: threading.Event | None,
-    progress: bool | None,
-) -> TickOutcome:
-    from digest.archive.manifest import issue_id_for
-    from digest.pipeline import build_issue, write_issue
-
+def _build_for_tick(settings: Settings, state: ScheduleState, key: str, tick: datetime, run: _Run) -> TickOutcome:
     sched = settings.schedule
     previous = state.previous_tick()
     first_since = state.first_since() or tick - timedelta(days=sched.first_window_days)
@@ -179,31 +154,25 @@ def _build_for_tick(
         stated_since = previous
         select_since = max(first_since, previous - timedelta(days=sched.lookback_days))
     number = state.next_number()
-    issue_id = f"{issue_id_for(stated_since, tick, settings.tz)}_n{number}"
-    result = build_issue(
-        settings, select_since, tick, carried=state.carried(), number=number, issue_id=issue_id, progress=progress,
-        explain=log.isEnabledFor(logging.DEBUG),
-        updated_since=previous if sched.show_updates and previous else None,
+    result = pipeline.build_tick_issue(
+        settings, select_since=select_since, stated_since=stated_since, tick=tick, number=number,
+        carried=state.carried(), updated_since=previous if sched.show_updates and previous else None,
+        skip_empty=sched.when_empty == "skip", progress=run.progress, explain=log.isEnabledFor(logging.DEBUG),
     )
     for skipped in result.skipped:
         log.warning("%s: %s", skipped.path, skipped.reason)
     for decision in result.decisions:
         log.debug("%s %s: %s", "+" if decision.selected else "-", decision.path, decision.reason)
-    result.issue.since = stated_since
     state.set_first_since(first_since)
-    if not result.issue.articles:
-        if sched.when_empty == "skip":
-            outcome = TickOutcome(tick, "skipped-empty", since=stated_since, detail="no new articles", key=key)
-            state.record_tick(key, outcome)
-            return outcome
-        from digest.render.i18n import labels_for
-
-        result.issue.note = result.issue.note or labels_for(settings.site.language)["nothing_new"]
-    files = write_issue(result, settings)
+    if not result.files:
+        outcome = TickOutcome(tick, "skipped-empty", since=stated_since, detail="no new articles", key=key)
+        state.record_tick(key, outcome)
+        return outcome
     sending = sched.action == "send"
     outcome = TickOutcome(
-        tick, UNFINISHED if sending else "written", issue_id, number, stated_since,
-        len(result.issue.articles) + len(result.issue.more), detail="" if sending else str(files["html"]), key=key,
+        tick, UNFINISHED if sending else "written", result.issue.issue_id, number, stated_since,
+        len(result.issue.articles) + len(result.issue.more), detail="" if sending else str(result.files["html"]),
+        key=key,
     )
     # The issue, what it carried and the tick's outcome are one transaction: a crash after it
     # never carries an article twice, a crash before it rebuilds the same issue. With
@@ -211,21 +180,18 @@ def _build_for_tick(
     # leaves it for the next run to resume, never "done".
     state.record_issue(key, outcome, result.issue.articles + result.issue.more)
     if sending:
-        _send(settings, state, outcome, stop_event, progress)
+        _send(settings, state, outcome, run)
     return outcome
 
 
-def _send(
-    settings: Settings, state: ScheduleState, outcome: TickOutcome, stop_event: threading.Event | None,
-    progress: bool | None,
-) -> None:
+def _send(settings: Settings, state: ScheduleState, outcome: TickOutcome, run: _Run) -> None:
     """Send (or go on sending) a tick's issue; record it `sent` only when nothing is left to do."""
-    from digest.delivery_api import load_recipients_for_schedule, send_built_issue
-
     issue_id = outcome.issue_id or ""
     try:
-        recipients = load_recipients_for_schedule(settings)
-        report = send_built_issue(settings, issue_id, recipients, stop_event=stop_event, progress=progress)
+        recipients = pipeline.recipients_for_schedule(settings)
+        report = pipeline.send_built_issue(
+            settings, issue_id, recipients, stop_event=run.stop_event, progress=run.send_progress, env=run.env,
+        ).report
     except (DigestError, OSError) as exc:
         # The server is down or refuses the login, the recipients cannot be read, another process
         # sends this issue: the tick stays unfinished and the next run takes it up.
@@ -246,8 +212,7 @@ def _send(
 
 
 def _resume_unfinished(
-    settings: Settings, state: ScheduleState, at: datetime, *, force: bool,
-    stop_event: threading.Event | None, progress: bool | None,
+    settings: Settings, state: ScheduleState, at: datetime, run: _Run, *, force: bool
 ) -> list[TickOutcome]:
     """Every tick whose send is unfinished, oldest first: sent on, or given up past tick + max_lateness.
 
@@ -271,21 +236,22 @@ def _resume_unfinished(
             )
             state.update_outcome(outcome.key, outcome.outcome, why, outcome.recipients)
             outcome.detail = f"{send_progress(state.conn, row['issue_id'])}; {why}"
-        elif stop_event is not None and stop_event.is_set():  # SIGTERM: leave it for the next run
+        elif run.stop_event is not None and run.stop_event.is_set():  # SIGTERM: leave it for the next run
             outcome.detail = f"{send_progress(state.conn, row['issue_id'])}; stopped; the next run resumes it"
         else:
-            _send(settings, state, outcome, stop_event, progress)
+            _send(settings, state, outcome, run)
         outcomes.append(outcome)
     return outcomes
 
 
 def unfinished_deadline(settings: Settings) -> datetime | None:
     """When the oldest unfinished send is given up (its tick + max_lateness); None when none is unfinished."""
-    with ScheduleState(settings.state_path) as state:
+    with ScheduleState(settings.state_path, clock=time.time) as state:
         rows = state.unfinished_sends()
     if not rows:
         return None
-    return datetime.fromisoformat(rows[0]["tick"]) + timedelta(hours=settings.schedule.max_lateness_hours)
+    tick: datetime = datetime.fromisoformat(rows[0]["tick"])
+    return tick + timedelta(hours=settings.schedule.max_lateness_hours)
 
 
 def _finish(settings: Settings, outcome: TickOutcome) -> None:
@@ -294,7 +260,8 @@ def _finish(settings: Settings, outcome: TickOutcome) -> None:
     if url and url.startswith(("http://", "https://")):
         # A dead-man's switch: requested after every tick, whatever the outcome; `status=fail` lets a
         # monitor alert on an unfinished or given-up send without knowing digest's outcome names.
-        query = urllib.parse.urlencode({"outcome": outcome.outcome, **({"status": "fail"} if is_failure(outcome.outcome) else {})})
+        fail = {"status": "fail"} if is_failure(outcome.outcome) else {}
+        query = urllib.parse.urlencode({"outcome": outcome.outcome, **fail})
         try:
             urllib.request.urlopen(f"{url}{'&' if '?' in url else '?'}{query}", timeout=10).close()
         except OSError as exc:
@@ -336,12 +303,11 @@ class _Retry:
 
 
 def run_forever(
-    settings: Settings, *, stop_event: threading.Event, progress: bool | None = None, state_reset: bool = False
+    settings: Settings, *, stop_event: threading.Event, progress: bool | None = None,
+    send_progress: ProgressFactory | None = None, env: Mapping[str, str] | None = None, state_reset: bool = False,
 ) -> None:
     """Foreground scheduler: catch up once at start, then fire on the cron until stopped; between
     ticks, take up an unfinished send again with back-off until it is sent or given up."""
-    from apscheduler.schedulers.background import BackgroundScheduler
-
     busy = threading.Lock()  # the cron's job thread and the retries here: one at a time
     retry = _Retry(settings)
 
@@ -355,8 +321,8 @@ def run_forever(
                     outcomes = action()
                 for outcome in outcomes:
                     log_outcome(outcome)
-            except LockBusy as exc:
-                log.warning(exc.message)
+            except AnotherRunHoldsTheLock:
+                log.warning(lock_busy_line(settings))
             except (DigestError, sqlite3.Error, OSError) as exc:
                 log.error("tick failed: %s", exc)
             try:
@@ -365,7 +331,10 @@ def run_forever(
                 log.error("cannot read the schedule's state: %s", exc)
 
     def job() -> None:
-        guarded(lambda: run_tick(settings, now(), stop_event=stop_event, progress=progress, state_reset=state_reset).all())
+        guarded(lambda: run_tick(
+            settings, now(), stop_event=stop_event, progress=progress, send_progress=send_progress, env=env,
+            state_reset=state_reset,
+        ).all())
 
     trigger = cron_trigger(settings.schedule.cron, settings.tz)
     scheduler = BackgroundScheduler(timezone=settings.tz)
@@ -382,6 +351,8 @@ def run_forever(
                 break
             due = retry.due
             if due is not None and time.monotonic() >= due:
-                guarded(lambda: resume_unfinished(settings, now(), stop_event=stop_event, progress=progress))
+                guarded(lambda: resume_unfinished(
+                    settings, now(), stop_event=stop_event, send_progress=send_progress, env=env,
+                ))
     finally:
         scheduler.shutdown(wait=True)

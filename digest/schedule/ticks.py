@@ -27,7 +27,9 @@ CRON_EXPECTED = "a five-field cron expression (minute hour day month day-of-week
 
 
 def cron_trigger(expr: str, tz: ZoneInfo) -> CronTrigger:
-    from apscheduler.triggers.cron import CronTrigger
+    # Lazy: APScheduler costs ~100 ms of import (python -X importtime), and `digest` checks a plain
+    # cron on every config load without it (cron_problem).
+    from apscheduler.triggers.cron import CronTrigger  # noqa: PLC0415
 
     try:
         return CronTrigger.from_crontab(crontab_weekdays_as_names(expr), timezone=tz)

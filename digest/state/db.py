@@ -389,7 +389,7 @@ def lost_send(settings: Settings, ledger: Ledger) -> tuple[Path, str, str] | Non
     return None
 
 
-def check_state_continuity(settings: Settings, *, state_reset: bool, now: datetime | None = None) -> None:
+def check_state_continuity(settings: Settings, *, state_reset: bool, now: datetime) -> None:
     """Refuse to send when the state file has lost sends that the issues' manifests record.
 
     The outbox is what keeps an issue from going to a reader twice: with the state file deleted,
@@ -412,7 +412,7 @@ def check_state_continuity(settings: Settings, *, state_reset: bool, now: dateti
             hint="restore the state file (or pass --state with the right one); "
             "or run again with --state-reset to start from this state file knowingly",
         )
-    when = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    when = now.astimezone(timezone.utc)
     conn = connect(path)
     try:
         conn.execute(_STATE_META)

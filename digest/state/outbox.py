@@ -46,44 +46,22 @@ import os
 import queue
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from digest.errors import DigestError
+from digest.errors import DurabilityError
+from digest.models import MAX_AUTO_RESENDS, Claimed, Recovered
 from digest.state.db import connect
 from digest.state.outbox_schema import STATES, create_schema
 
 SUMMARY_STATES = ("sent", "deferred", "exhausted", "failed", "ambiguous", "pending", "claimed", "data-sent", "skipped")
-NOT_SENT_STATES = ("failed", "exhausted", "ambiguous", "deferred", "data-sent", "claimed", "pending")
-NOT_DONE_STATES = NOT_SENT_STATES[:-1]  # what a send report lists, one line each (not the pending)
-MAX_AUTO_RESENDS = 1  # an ambiguous row is sent again once by default, never more
+Clock = Callable[[], float]  # unix seconds
 
 
-def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-@dataclass(frozen=True)
-class Claimed:
-    rowid: int
-    issue_id: str
-    recipient: str
-    address: str
-    name: str | None
-    topics: tuple[str, ...] | None
-    attempts: int  # including this one
-
-
-@dataclass
-class Recovered:
-    """What `recover` did to rows earlier runs left behind, by address."""
-
-    ambiguous: list[str] = field(default_factory=list)  # found data-sent: a run died between DATA and the reply
-    resent: list[str] = field(default_factory=list)  # ambiguous, back in the queue for their one resend
-    requeued: int = 0  # claimed, exhausted (and with retry_failed, failed) rows back in the queue
+def _iso(clock: Clock) -> str:
+    return datetime.fromtimestamp(clock(), timezone.utc).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -151,10 +129,6 @@ class WalSync:
         os.close(self.fd)
 
 
-class DurabilityError(DigestError):
-    """The outbox could not be made durable: no message may be sent without it."""
-
-
 def _no_wait() -> None:
     return None
 
@@ -162,10 +136,12 @@ def _no_wait() -> None:
 class Outbox:
     """The outbox rows of the state database, through one connection (one per worker thread)."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path | None = None, *, fsync: bool = True) -> None:
-        """`fsync=False` commits every change at once but leaves flushing to the OS: safe against a
-        killed process or a clean reboot, not against a power cut (see the module docstring)."""
+    def __init__(self, conn: sqlite3.Connection, path: Path | None = None, *, clock: Clock, fsync: bool = True) -> None:
+        """`clock` gives the time rows are stamped with and deferred rows come due by. `fsync=False`
+        commits every change at once but leaves flushing to the OS: safe against a killed process
+        or a clean reboot, not against a power cut (see the module docstring)."""
         self.conn = conn
+        self.clock = clock
         create_schema(conn)
         self._sync: WalSync | None = None
         wal = conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
@@ -182,8 +158,8 @@ class Outbox:
         self._durable: Callable[[], None] = _no_wait
 
     @classmethod
-    def open(cls, path: Path, *, fsync: bool = True) -> Outbox:
-        return cls(connect(path), path, fsync=fsync)
+    def open(cls, path: Path, *, clock: Clock, fsync: bool = True) -> Outbox:
+        return cls(connect(path), path, clock=clock, fsync=fsync)
 
     def close(self) -> None:
         if self._sync is not None:
@@ -214,7 +190,7 @@ class Outbox:
         unless already sent.
         """
         skipped = skipped or {}
-        now = _now_iso()
+        now = _iso(self.clock)
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
             self.conn.executemany(
@@ -228,7 +204,8 @@ class Outbox:
             )
             # Whether a recipient is skipped is decided afresh each run (their topics may have changed).
             self.conn.execute(
-                "UPDATE outbox SET state = 'pending', reply = '' WHERE issue_id = ? AND run_id = ? AND state = 'skipped'",
+                "UPDATE outbox SET state = 'pending', reply = ''"
+                " WHERE issue_id = ? AND run_id = ? AND state = 'skipped'",
                 (issue_id, run_id),
             )
             self.conn.executemany(
@@ -246,7 +223,7 @@ class Outbox:
         (5xx) -> pending too; with `resend_ambiguous`, ambiguous rows not yet sent again ->
         pending, counted in `resends` so that none is sent again more than once this way.
         """
-        now, done = _now_iso(), Recovered()
+        now, done = _iso(self.clock), Recovered()
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
             done.ambiguous = [
@@ -260,7 +237,8 @@ class Outbox:
             requeue = ["'claimed'", "'exhausted'"] + (["'failed'"] if retry_failed else [])
             done.requeued = self.conn.execute(
                 "UPDATE outbox SET attempts = CASE WHEN state = 'claimed' THEN MAX(attempts - 1, 0) ELSE 0 END,"
-                f" state = 'pending', retry_at = NULL, updated_at = ? WHERE issue_id = ? AND state IN ({','.join(requeue)})",
+                " state = 'pending', retry_at = NULL, updated_at = ?"
+                f" WHERE issue_id = ? AND state IN ({','.join(requeue)})",
                 (now, issue_id),
             ).rowcount
             if resend_ambiguous:
@@ -276,19 +254,20 @@ class Outbox:
 
     # -- one message ----------------------------------------------------------------------------
 
-    def claim(self, issue_id: str, run_id: str, now: float | None = None) -> Claimed | None:
+    def claim(self, issue_id: str, run_id: str) -> Claimed | None:
         """Take the next row due for this run and mark it `claimed` (committed, not fsynced); None when none is due."""
-        now = time.time() if now is None else now
+        now = self.clock()
         row = self._write(
             # Pending rows first, in the order they were enrolled, then deferred rows now due; each
             # sub-select walks the (issue_id, run_id, state) index, so a claim costs the same at
             # row 1 and row 10,000.
             "UPDATE outbox SET state = 'claimed', attempts = attempts + 1, updated_at = ? WHERE rowid = COALESCE("
-            " (SELECT rowid FROM outbox WHERE issue_id = ? AND run_id = ? AND state = 'pending' ORDER BY rowid LIMIT 1),"
+            " (SELECT rowid FROM outbox WHERE issue_id = ? AND run_id = ? AND state = 'pending'"
+            "  ORDER BY rowid LIMIT 1),"
             " (SELECT rowid FROM outbox WHERE issue_id = ? AND run_id = ? AND state = 'deferred'"
             "  AND COALESCE(retry_at, 0) <= ? ORDER BY rowid LIMIT 1))"
             " RETURNING rowid, issue_id, recipient, address, name, topics, attempts",
-            (_now_iso(), issue_id, run_id, issue_id, run_id, now),
+            (_iso(self.clock), issue_id, run_id, issue_id, run_id, now),
         ).fetchone()
         if row is None:
             return None
@@ -298,7 +277,9 @@ class Outbox:
 
     def mark_data(self, item: Claimed) -> Callable[[], None]:
         """Mark the row `data-sent` and start its fsync; return the wait to call before the final "."."""
-        self._write("UPDATE outbox SET state = 'data-sent', updated_at = ? WHERE rowid = ?", (_now_iso(), item.rowid))
+        self._write(
+            "UPDATE outbox SET state = 'data-sent', updated_at = ? WHERE rowid = ?", (_iso(self.clock), item.rowid)
+        )
         self._durable = self._sync.start() if self._sync is not None else _no_wait
         return self.wait_durable
 
@@ -310,7 +291,7 @@ class Outbox:
     def _finish(self, item: Claimed, state: str, reply: str, retry_at: float | None = None) -> None:
         self._write(
             "UPDATE outbox SET state = ?, reply = ?, retry_at = ?, updated_at = ? WHERE rowid = ?",
-            (state, reply[:1000], retry_at, _now_iso(), item.rowid),
+            (state, reply[:1000], retry_at, _iso(self.clock), item.rowid),
         )
 
     def mark_sent(self, item: Claimed, reply: str) -> None:
@@ -332,7 +313,7 @@ class Outbox:
         """Nothing the server could accept was sent: back to pending, attempt not counted."""
         self._write(
             "UPDATE outbox SET state = 'pending', attempts = attempts - 1, reply = ?, updated_at = ? WHERE rowid = ?",
-            (reply, _now_iso(), item.rowid),
+            (reply, _iso(self.clock), item.rowid),
         )
 
     # -- reading --------------------------------------------------------------------------------
@@ -343,7 +324,7 @@ class Outbox:
             "SELECT MIN(COALESCE(retry_at, 0)) FROM outbox WHERE issue_id = ? AND run_id = ? AND state = 'deferred'",
             (issue_id, run_id),
         ).fetchone()
-        return row[0]
+        return None if row[0] is None else float(row[0])
 
     def counts(self, issue_id: str, run_id: str | None = None) -> dict[str, int]:
         """Rows per state, plus `resendable`: ambiguous rows still due their one automatic resend."""
@@ -371,7 +352,7 @@ class Outbox:
 
 
 def _counts(conn: sqlite3.Connection, where: str, params: Sequence[object]) -> dict[str, int]:
-    counts = {s: 0 for s in STATES}
+    counts = dict.fromkeys(STATES, 0)
     counts["resendable"] = 0
     for state, n, resendable in conn.execute(
         f"SELECT state, COUNT(*), SUM(resends < {MAX_AUTO_RESENDS}) FROM outbox WHERE {where} GROUP BY state", params
@@ -383,7 +364,8 @@ def _counts(conn: sqlite3.Connection, where: str, params: Sequence[object]) -> d
 
 
 def outbox_summary(conn: sqlite3.Connection, issue_id: str | None = None, *, limit: int = 10) -> list[IssueSummary]:
-    """Per-issue counts from the outbox: that issue's (an empty summary if it has no rows), else the most recent issues'.
+    """Per-issue counts from the outbox: that issue's (an empty summary if it has no rows), else the most
+    recent issues'.
 
     `claimed` and `data-sent` rows are in flight while a run holds the issue; when none does,
     the next run turns them into pending and ambiguous (sent again once) respectively.

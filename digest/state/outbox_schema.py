@@ -49,7 +49,8 @@ def create_schema(conn: sqlite3.Connection) -> None:
         version = _version(conn)  # again, under the write lock: another process may have migrated it
         if version > SCHEMA_VERSION:
             raise DigestError(
-                f"the state database's outbox is version {version}, newer than this digest understands ({SCHEMA_VERSION})",
+                f"the state database's outbox is version {version},"
+                f" newer than this digest understands ({SCHEMA_VERSION})",
                 hint="upgrade digest, or point --state at another file",
             )
         exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox'").fetchone()

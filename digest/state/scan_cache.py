@@ -1,4 +1,4 @@
-"""The front matter of every content file, cached in the state database, so a build reads only what changed.
+"""The rows of the content scan, stored in the state database, so a build reads only what changed.
 
 A row per Markdown file, keyed by its path, size and mtime_ns: a warm build stats the files and
 reads none whose size and mtime match. The Article (or the Skipped reason, or "not an article") is
@@ -6,6 +6,9 @@ kept as versioned JSON (`state.encode_article`; never a pickle: loading the stat
 code) next to its date, so a build asking for one week decodes that week's rows only: at 100,000
 articles, decoding them all would cost more than statting them. A row also keeps the article's
 TL;DR and key figures once summarized, until the file changes.
+
+The cache stores what the stages made and never calls them: the pipeline walks the folder and reads
+the changed files (content/), hands the rows here, and hands over the summaries it made.
 
 The cache is only ever a shortcut: a changed setting that shapes an Article (time zone, base URL,
 permalink, content folder), a new digest or Python version, an old table layout or a row that will
@@ -22,31 +25,21 @@ import logging
 import os
 import sqlite3
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from digest import __version__
 from digest.config import Settings
-from digest.models import Article, Skipped
-from digest.content.date_line import MARGIN_SECONDS
-from digest.content.scan import (
-    ARTICLE,
-    DATE_ONLY,
-    SKIPPED,
-    ReadJob,
-    Row,
-    Window,
-    read_rows,
-    walk_files,
-)
+from digest.models import ARTICLE, DATE_ONLY, SKIPPED, Article, ScanRow, Skipped
 from digest.state.db import (
     CacheDecodeError,
     connect,
     decode_article,
     decode_skipped,
     decode_summary,
+    encode_article,
+    encode_skipped,
     encode_summary,
     retire_old_caches,
 )
@@ -56,8 +49,8 @@ log = logging.getLogger("digest")
 SCHEMA = 4  # bump when the table layout changes (the blobs carry their own version: state.CACHE_FORMAT)
 # The modules whose code decides an Article's fields, or its summary: when one changes, rows may be stale.
 READER_MODULES = tuple(f"digest.{m}" for m in (
-    "content.articles", "content.fields", "content.frontmatter", "content.yaml_fast", "content.permalink",
-    "models", "content.scan", "content.date_line",
+    "content.articles", "content.fields", "content.frontmatter", "content.permalink", "content.walk",
+    "content.scan", "content.date_line", "models", "text",
 ))
 SUMMARY_MODULES = ("digest.summarize.summary", "digest.summarize.figures", "digest.summarize.plaintext")
 
@@ -93,47 +86,118 @@ class ScanStats:
     cache_used: bool = True  # False when the state database could not be used at all
 
 
-def cached_scan(
-    content_dir: Path,
-    settings: Settings,
-    *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    summarize: bool = False,
-    progress: bool | None = None,
-) -> tuple[list[Article], list[Skipped], ScanStats]:
-    """The articles of `content_dir` dated in [since, until) (all without bounds), every Skipped file, and stats.
+def open_cache(settings: Settings, content_dir: Path) -> sqlite3.Connection:
+    """The state database with the cache tables, emptied when the settings, reader code or layout changed.
 
-    Articles outside the range are not returned: selection would only reject them, and building
-    100,000 Article objects is most of a warm build's cost. With `summarize`, the articles in the
-    range that have to be read anyway are summarized too (in the worker processes), for
-    `summaries_from_cache`. Results are sorted by path, as `content.scan` sorts them.
+    Raises sqlite3.Error: the caller then reads every file (a build must not depend on its cache).
     """
-    files, problems = walk_files(content_dir, follow_outside_links=settings.follow_outside_links)
-    stats = ScanStats(seen=len(files) + len(problems))
-    job = ReadJob(content_dir, settings, Window.of(since, until), summary_key(settings) if summarize else None)
+    conn = connect(settings.state_path)
     try:
-        conn = _open(settings, content_dir)
+        # A cache can be rebuilt: losing its last transaction to a power cut is fine.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("BEGIN IMMEDIATE")
+        retire_old_caches(conn, settings.state_path)  # an older digest's pickles: dropped unread
+        conn.execute(_META)
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(scan_cache)")]
+        key = _fingerprint(settings, content_dir)
+        row = conn.execute("SELECT value FROM scan_cache_meta WHERE key = 'fingerprint'").fetchone()
+        if columns and (columns != _COLUMNS or row is None or row[0] != key):
+            log.info("scan cache: settings, digest version or table layout changed; reading every file")
+            conn.execute("DROP TABLE scan_cache")
+        conn.execute(_TABLE)
+        conn.execute(_INDEX)
+        if row is None or row[0] != key:
+            conn.execute("INSERT OR REPLACE INTO scan_cache_meta (key, value) VALUES ('fingerprint', ?)", (key,))
+        conn.execute("COMMIT")
+    except sqlite3.Error:
+        conn.close()
+        raise
+    return conn
+
+
+def changed(conn: sqlite3.Connection, files: dict[str, int]) -> tuple[list[str], list[str]]:
+    """(files to read: new or changed, sorted; cached paths whose file is gone), given {path: signature} of the walk."""
+    known: dict[str, int] = dict(conn.execute("SELECT path, sig FROM scan_cache"))
+    if files == known:
+        return [], []  # the usual warm build: one C comparison, 20 ms at 100,000 (the set operations: 70)
+    # Set operations on dict views run in C: a Python loop over 100,000 files costs 0.15 s.
+    return sorted(rel for rel, _ in files.items() - known.items()), list(known.keys() - files.keys())
+
+
+def store(conn: sqlite3.Connection, batches: Iterable[list[ScanRow]], gone: Sequence[str] = ()) -> Iterator[ScanRow]:
+    """Write the scan's fresh rows and drop vanished files in one transaction, yielding each row on.
+
+    A generator, so a cold scan streams: the caller keeps what it wants of each row as it is stored.
+    """
+    cur = conn.cursor()
+    cur.execute("BEGIN IMMEDIATE")
+    try:
+        for batch in batches:
+            cur.executemany(_INSERT, [_encoded(row) for row in batch])
+            yield from batch
+        cur.executemany("DELETE FROM scan_cache WHERE path = ?", [(path,) for path in gone])
+        cur.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            cur.execute("ROLLBACK")
+        raise
+
+
+def _encoded(row: ScanRow) -> tuple[object, ...]:
+    data = row.data
+    blob = encode_article(data) if isinstance(data, Article) else encode_skipped(data) if data is not None else b""
+    return row.path, row.sig, row.size, row.mtime_ns, row.kind, row.date_ts, blob, None, None
+
+
+def load(
+    conn: sqlite3.Connection, low: float, high: float, margin: float, fresh: set[str]
+) -> tuple[list[Article], list[Skipped], list[str], list[str]]:
+    """The cached Articles dated in [low, high) and every cached Skipped, leaving out the `fresh` paths.
+
+    Also returns the paths to read in full: files known by their date line alone within `margin`
+    seconds of the range, and files whose rows did not decode (never trusted, never executed:
+    the row is replaced by what the file says now).
+    """
+    cur = conn.cursor()
+    cur.row_factory = None  # plain tuples: sqlite3.Row costs ~1 µs a row, 0.1 s at 100,000
+    rows = cur.execute("SELECT path, kind, data FROM scan_cache WHERE kind = ?", (SKIPPED,)).fetchall()
+    # SQLite takes no infinities as parameters; 1e18 seconds is past any date Python can hold.
+    low, high = max(low, -1e18), min(high, 1e18)
+    rows += cur.execute(
+        "SELECT path, kind, data FROM scan_cache WHERE kind = ? AND date_ts >= ? AND date_ts < ?", (ARTICLE, low, high)
+    ).fetchall()
+    reach: list[str] = [
+        path for (path,) in cur.execute(
+            "SELECT path FROM scan_cache WHERE kind = ? AND date_ts >= ? AND date_ts < ?",
+            (DATE_ONLY, low - margin, high + margin),
+        )
+        if path not in fresh
+    ]
+    articles: list[Article] = []
+    skipped: list[Skipped] = []
+    damaged: list[str] = []
+    for path, kind, data in rows:
+        if path in fresh:
+            continue
         try:
-            articles, skipped = _scan_with_cache(conn, files, job, stats, progress)
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        # The build must not depend on its cache: a locked, full or damaged database means reading every file.
-        log.warning("scan cache unavailable (%s): reading every file", exc)
-        stats = ScanStats(seen=stats.seen, reread=len(files), cache_used=False)
-        articles, skipped = [], []
-        rows, stats.workers = read_rows(sorted(files), job, progress=progress)
-        for row in rows:
-            _collect(row, job.window, articles, skipped)
-    articles.sort(key=lambda a: a.path)
-    return articles, sorted(skipped + problems, key=lambda s: s.path), stats
+            if kind == ARTICLE:
+                articles.append(decode_article(data))
+            else:
+                skipped.append(decode_skipped(data))
+        except CacheDecodeError:
+            damaged.append(path)
+    if damaged:
+        log.warning(
+            "scan cache: %d rows did not decode (damaged, or not written by this digest): "
+            "dropped, reading those files again", len(damaged),
+        )
+    return articles, skipped, reach, damaged
 
 
-def summaries_from_cache(articles: Sequence[Article], settings: Settings) -> list[Article]:
-    """Fill in the TL;DR and key figures of the articles whose summary is cached; return the others, to summarize."""
+def summaries_from_cache(articles: Sequence[Article], settings: Settings) -> tuple[list[Article], list[Article]]:
+    """(the articles with a cached summary, as new Articles with their TL;DR and figures; the others, to summarize)."""
     if not articles:
-        return []
+        return [], []
     key = summary_key(settings)
     rels = {_rel(a, settings.content_dir): a for a in articles}
     found: dict[str, bytes] = {}
@@ -147,25 +211,28 @@ def summaries_from_cache(articles: Sequence[Article], settings: Settings) -> lis
         finally:
             conn.close()
     except sqlite3.Error:
-        return list(articles)
-    missing = []
+        return [], list(articles)
+    done: list[Article] = []
+    missing: list[Article] = []
     damaged = 0
     for rel, art in rels.items():
         if rel not in found:
             missing.append(art)
             continue
         try:
-            art.tldr, art.key_figures = decode_summary(found[rel])
+            tldr, figures = decode_summary(found[rel])
         except CacheDecodeError:
             damaged += 1  # summarized again, and the good summary replaces it (save_summaries)
             missing.append(art)
+            continue
+        done.append(dataclasses.replace(art, tldr=tldr, key_figures=figures))
     if damaged:
         log.warning("scan cache: %d cached summaries did not decode (damaged or foreign): made again", damaged)
-    return missing
+    return done, missing
 
 
 def save_summaries(articles: Iterable[Article], settings: Settings) -> None:
-    """Keep the summaries of these articles with their cache rows, until their files change."""
+    """Keep the summaries the pipeline made for these articles with their cache rows, until their files change."""
     key = summary_key(settings)
     rows = [(key, encode_summary(a.tldr, a.key_figures), _rel(a, settings.content_dir)) for a in articles]
     if not rows:
@@ -189,32 +256,6 @@ def summary_key(settings: Settings) -> str:
 
 
 # --- the table ----------------------------------------------------------------------------------
-
-
-def _open(settings: Settings, content_dir: Path) -> sqlite3.Connection:
-    """The state database with the cache tables, emptied when the settings, reader code or layout changed."""
-    conn = connect(settings.state_path)
-    try:
-        # A cache can be rebuilt: losing its last transaction to a power cut is fine.
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("BEGIN IMMEDIATE")
-        retire_old_caches(conn, settings.state_path)  # an older digest's pickles: dropped unread
-        conn.execute(_META)
-        columns = [r[1] for r in conn.execute("PRAGMA table_info(scan_cache)")]
-        key = _fingerprint(settings, content_dir)
-        row = conn.execute("SELECT value FROM scan_cache_meta WHERE key = 'fingerprint'").fetchone()
-        if columns and (columns != _COLUMNS or row is None or row[0] != key):
-            log.info("scan cache: settings, digest version or table layout changed; reading every file")
-            conn.execute("DROP TABLE scan_cache")
-        conn.execute(_TABLE)
-        conn.execute(_INDEX)
-        if row is None or row[0] != key:
-            conn.execute("INSERT OR REPLACE INTO scan_cache_meta (key, value) VALUES ('fingerprint', ?)", (key,))
-        conn.execute("COMMIT")
-    except sqlite3.Error:
-        conn.close()
-        raise
-    return conn
 
 
 def _fingerprint(settings: Settings, content_dir: Path) -> str:
@@ -248,111 +289,6 @@ def code_stamps(modules: Sequence[str]) -> list[tuple[str, int, int]]:
         st = os.stat(spec.origin)
         stamps.append((name, st.st_size, st.st_mtime_ns))
     return stamps
-
-
-def _scan_with_cache(
-    conn: sqlite3.Connection, files: dict[str, int], job: ReadJob, stats: ScanStats, progress: bool | None
-) -> tuple[list[Article], list[Skipped]]:
-    cur = conn.cursor()
-    cur.row_factory = None  # plain tuples: sqlite3.Row costs ~1 µs a row, 0.1 s at 100,000
-    known: dict[str, int] = dict(cur.execute("SELECT path, sig FROM scan_cache"))
-    if files == known:
-        todo, gone = [], []  # the usual warm build: one C comparison, 20 ms at 100,000 (the set operations: 70)
-    else:
-        # Set operations on dict views run in C: a Python loop over 100,000 files costs 0.15 s.
-        todo = sorted(rel for rel, _ in files.items() - known.items())
-        gone = [(path,) for path in known.keys() - files.keys()]
-    del known
-    stats.reread, stats.cached, stats.deleted = len(todo), len(files) - len(todo), len(gone)
-
-    articles: list[Article] = []
-    skipped: list[Skipped] = []
-    if todo or gone:
-        rows, stats.workers = read_rows(todo, job, progress=progress)
-        _store(cur, rows, job.window, articles, skipped, gone)
-    if len(todo) < len(files):
-        reach, damaged = _load_cached(cur, job.window, set(todo), articles, skipped)
-        if damaged:
-            # Never trusted, never executed: the row is replaced by what the file says now.
-            log.warning(
-                "scan cache: %d rows did not decode (damaged, or not written by this digest): "
-                "dropped, reading those files again", len(damaged),
-            )
-        again = sorted(reach + damaged)
-        if again:
-            rows, _ = read_rows(again, job, progress=progress)
-            _store(cur, rows, job.window, articles, skipped, [])
-            stats.reread += len(again)
-            stats.cached -= len(again)
-    return articles, skipped
-
-
-def _store(
-    cur: sqlite3.Cursor, rows: Iterable[Row], window: Window, articles: list[Article], skipped: list[Skipped],
-    gone: list[tuple[str]],
-) -> None:
-    """Write fresh rows and drop vanished files in one transaction, keeping what the caller wants of the rows."""
-    cur.execute("BEGIN IMMEDIATE")
-    try:
-        batch: list[Row] = []
-        for row in rows:
-            _collect(row, window, articles, skipped)
-            batch.append(row)
-            if len(batch) >= BATCH:
-                cur.executemany(_INSERT, batch)
-                batch.clear()
-        cur.executemany(_INSERT, batch)
-        cur.executemany("DELETE FROM scan_cache WHERE path = ?", gone)
-        cur.execute("COMMIT")
-    except BaseException:
-        if cur.connection.in_transaction:
-            cur.execute("ROLLBACK")
-        raise
-
-
-def _collect(row: Row, window: Window, articles: list[Article], skipped: list[Skipped]) -> None:
-    """Keep what a freshly read row holds, if the caller wants it."""
-    kind, date_ts, data = row[4:7]
-    if kind == ARTICLE and window.holds(date_ts):
-        articles.append(decode_article(data))
-    elif kind == SKIPPED:
-        skipped.append(decode_skipped(data))
-
-
-def _load_cached(
-    cur: sqlite3.Cursor, window: Window, fresh: set[str], articles: list[Article], skipped: list[Skipped]
-) -> tuple[list[str], list[str]]:
-    """Add the cached Articles in the window and every cached Skipped.
-
-    Returns the paths to read in full: files known by their date line alone that the window now
-    reaches, and files whose rows did not decode.
-    """
-    rows = cur.execute("SELECT path, kind, data FROM scan_cache WHERE kind = ?", (SKIPPED,)).fetchall()
-    # SQLite takes no infinities as parameters; 1e18 seconds is past any date Python can hold.
-    low, high = max(window.low, -1e18), min(window.high, 1e18)
-    rows += cur.execute(
-        "SELECT path, kind, data FROM scan_cache WHERE kind = 0 AND date_ts >= ? AND date_ts < ?", (low, high)
-    ).fetchall()
-    # Files known only by their date line, now in range: read them in full.
-    reach: list[str] = [
-        path for (path,) in cur.execute(
-            "SELECT path FROM scan_cache WHERE kind = ? AND date_ts >= ? AND date_ts < ?",
-            (DATE_ONLY, low - MARGIN_SECONDS, high + MARGIN_SECONDS),
-        )
-        if path not in fresh
-    ]
-    damaged: list[str] = []
-    for path, kind, data in rows:
-        if path in fresh:
-            continue
-        try:
-            if kind == ARTICLE:
-                articles.append(decode_article(data))
-            else:
-                skipped.append(decode_skipped(data))
-        except CacheDecodeError:
-            damaged.append(path)
-    return reach, damaged
 
 
 def _rel(article: Article, content_dir: Path) -> str:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from digest.models import Article
+from digest.models import Article, TickOutcome
 from digest.state.db import connect
-
-if TYPE_CHECKING:
-    from digest.schedule.runner import TickOutcome
+from digest.state.outbox import outbox_summary
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS schedule_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -37,14 +36,18 @@ PROCESSED = ("sent", "written", "skipped-empty", "unfinished", "gave-up")
 UNFINISHED_SQL = "(outcome = 'unfinished' OR outcome LIKE 'failed-at-%') AND issue_id IS NOT NULL"
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+Clock = Callable[[], float]  # unix seconds
 
 
 class ScheduleState:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, clock: Clock) -> None:
+        """`clock` stamps when each row was recorded."""
         self.conn = connect(path)
         self.conn.executescript(SCHEMA)
+        self.clock = clock
+
+    def _now(self) -> str:
+        return datetime.fromtimestamp(self.clock(), timezone.utc).isoformat(timespec="seconds")
 
     def __enter__(self) -> ScheduleState:
         return self
@@ -87,7 +90,7 @@ class ScheduleState:
             " outcome=excluded.outcome, issue_id=excluded.issue_id, number=excluded.number, since=excluded.since,"
             " articles=excluded.articles, recipients=excluded.recipients, detail=excluded.detail,"
             " recorded_at=excluded.recorded_at",
-            _tick_row(key, outcome),
+            _tick_row(key, outcome, self._now()),
         )
 
     def record_issue(self, key: str, outcome: TickOutcome, articles: list[Article]) -> None:
@@ -96,13 +99,13 @@ class ScheduleState:
             self.record_tick(key, outcome)
             self.conn.executemany(
                 "INSERT OR IGNORE INTO carried (path, issue_id, number, carried_at) VALUES (?,?,?,?)",
-                [(a.path, outcome.issue_id, outcome.number, _now()) for a in articles],
+                [(a.path, outcome.issue_id, outcome.number, self._now()) for a in articles],
             )
 
     def update_outcome(self, key: str, outcome: str, detail: str, recipients: int) -> None:
         self.conn.execute(
             "UPDATE schedule_ticks SET outcome = ?, detail = ?, recipients = ?, recorded_at = ? WHERE wall_key = ?",
-            (outcome, detail, recipients, _now(), key),
+            (outcome, detail, recipients, self._now(), key),
         )
 
     def unfinished_sends(self) -> list[dict[str, Any]]:
@@ -124,8 +127,6 @@ class ScheduleState:
 
 def send_counts(conn: sqlite3.Connection, issue_id: str) -> dict[str, int]:
     """The outbox's counts for one issue (a row still `sending` counts as ambiguous), plus `total`."""
-    from digest.state.outbox import outbox_summary
-
     summary = outbox_summary(conn, issue_id)[0]
     return {**summary.counts, "total": summary.total}
 
@@ -137,8 +138,8 @@ def send_progress(conn: sqlite3.Connection, issue_id: str) -> str:
     return ", ".join([f"sent {counts.get('sent', 0)} of {counts['total']}", *rest])
 
 
-def _tick_row(key: str, o: TickOutcome) -> tuple[Any, ...]:
+def _tick_row(key: str, o: TickOutcome, recorded_at: str) -> tuple[Any, ...]:
     return (
         key, o.tick.isoformat() if o.tick else "", o.outcome, o.issue_id, o.number,
-        o.since.isoformat() if o.since else None, o.articles, o.recipients, o.detail, _now(),
+        o.since.isoformat() if o.since else None, o.articles, o.recipients, o.detail, recorded_at,
     )

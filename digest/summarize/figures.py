@@ -12,6 +12,8 @@ import bisect
 import re
 from collections.abc import Iterable
 
+from digest.text import SENTENCE_ENDS, is_sentence_end
+
 MAX_VALUE_CHARS = 24
 MAX_CONTEXT_CHARS = 80
 
@@ -68,7 +70,8 @@ _LABEL_BEFORE = re.compile(
     re.I,
 )
 _CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]")
-SENTENCE_ENDS = "。！？；!?"
+# A figure's sentence also ends at a Chinese semicolon: its clauses are often separate statements.
+_FIGURE_SENTENCE_ENDS = SENTENCE_ENDS + "；"
 _CLAUSE_ENDS = "，,、；;：:）)—"
 
 
@@ -102,7 +105,7 @@ def _unit_after(rest: str, units: tuple[str, ...]) -> bool:
 
 def _count_noun(rest: str) -> bool:
     match = re.match(r"[a-z]{3,}(?![A-Za-z])", rest)
-    return bool(match) and match.group(0) not in FUNCTION_WORDS
+    return match is not None and match.group(0) not in FUNCTION_WORDS
 
 
 def _currency_before(before: str) -> bool:
@@ -127,9 +130,9 @@ def _is_quantity(text: str, start: int, end: int, units: tuple[str, ...]) -> boo
     if _LABEL_BEFORE.search(before):
         return False  # 第1章, Step 2, Figure 1
     plain = number.replace(",", "")
-    if "," not in number and "." not in number and 1900 <= int(plain) <= 2099:
-        if re.match(r" ?年|s(?![A-Za-z])", after):
-            return False  # the year 2019, the 1990s
+    is_year = "," not in number and "." not in number and 1900 <= int(plain) <= 2099
+    if is_year and re.match(r" ?年|s(?![A-Za-z])", after):
+        return False  # the year 2019, the 1990s
     if after[:1].isascii() and after[:1].isalpha() and not _unit_after(after, units):
         return False  # 5xx, 8u212, 3rd
     rest = after[1:] if after.startswith(" ") else after
@@ -154,18 +157,13 @@ def is_key_figure(value: str, extra_units: Iterable[object] = ()) -> bool:
     return any(_is_quantity(text, m.start(), m.end(), units) for m in _NUMBER.finditer(text))
 
 
-def _is_sentence_end(text: str, i: int) -> bool:
-    ch = text[i]
-    return ch in SENTENCE_ENDS or (ch == "." and text[i + 1: i + 2] == " ")
-
-
 def sentence_at(text: str, start: int, end: int) -> tuple[int, int]:
     """Bounds of the sentence of `text` that holds text[start:end]."""
     a = start
-    while a > 0 and not _is_sentence_end(text, a - 1):
+    while a > 0 and not is_sentence_end(text, a - 1, _FIGURE_SENTENCE_ENDS):
         a -= 1
     b = max(end, a)
-    while b < len(text) and not _is_sentence_end(text, b):
+    while b < len(text) and not is_sentence_end(text, b, _FIGURE_SENTENCE_ENDS):
         b += 1
     b = min(b + 1, len(text))
     while a < b and text[a].isspace():

@@ -9,17 +9,16 @@ from typing import Any
 from markdown_it.token import Token
 
 from digest.config import SummarySettings
-from digest.summarize.figures import context_for, figure_value, is_key_figure, sentence_at
 from digest.models import KeyFigure
+from digest.summarize.figures import context_for, figure_value, is_key_figure, sentence_at
 from digest.summarize.plaintext import MD, Block, inline_text, is_more_divider, parse, strip_templates, text_blocks
+from digest.text import cut
 
-SENTENCE_ENDS = "。！？!?"
-ELLIPSIS = "…"
 _TLDR = re.compile(r"^(?:tl;dr|tldr|tl/dr)(?![A-Za-z0-9])\s*[:：]?\s*", re.I)
 _SPACES = re.compile(r"\s+")
 
 
-def summarize(body: str, front_matter: dict, settings: SummarySettings) -> tuple[str, list[KeyFigure]]:
+def summarize(body: str, front_matter: object, settings: SummarySettings) -> tuple[str, list[KeyFigure]]:
     """The TL;DR (plain text, cut to tldr_max_chars) and every key figure of one article.
 
     Never raises: an article with odd front matter or Markdown gets what can be read of it.
@@ -37,7 +36,7 @@ def summarize(body: str, front_matter: dict, settings: SummarySettings) -> tuple
     except Exception:
         tokens, inner_lines, blocks = [], [], []
     try:
-        tldr = cut_text(tldr_text(tokens, blocks, fm, inner_lines), limit)
+        tldr = cut(tldr_text(tokens, blocks, fm, inner_lines), limit, at="sentence")
     except Exception:
         tldr = ""
     try:
@@ -50,20 +49,6 @@ def summarize(body: str, front_matter: dict, settings: SummarySettings) -> tuple
 
 
 # --- TL;DR (§4) -------------------------------------------------------------------------------
-
-
-def cut_text(text: str, limit: int) -> str:
-    """Cut after the last sentence end that fits, else the last space, else at the limit; add `…`."""
-    if len(text) <= limit:
-        return text
-    for i in range(limit - 1, -1, -1):
-        ch = text[i]
-        if ch in SENTENCE_ENDS or (ch == "." and text[i + 1: i + 2] == " "):
-            return text[: i + 1] + ELLIPSIS
-    space = text.rfind(" ", 0, limit + 1)
-    if space > 0:
-        return text[:space].rstrip() + ELLIPSIS
-    return text[:limit] + ELLIPSIS
 
 
 def front_matter_text(value: Any) -> str:
