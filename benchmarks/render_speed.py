@@ -17,11 +17,10 @@ from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from issue_factory import make_issue, make_settings  # noqa: E402
+from issue_factory import make_issue, make_settings
 
 from digest.render import inline
-
-from digest.render import issue as render  # noqa: E402
+from digest.render import issue as render
 
 
 def _median_ms(fn, runs: int) -> float:
@@ -50,7 +49,7 @@ def main() -> None:
         with mock.patch.object(render, "inline_css", timed):
             per_call: list[float] = []
 
-            def call() -> None:
+            def call(spent=spent, per_call=per_call) -> None:
                 spent.clear()
                 render.render_issue(make_issue(n), settings)
                 per_call.append(sum(spent))
@@ -61,7 +60,7 @@ def main() -> None:
             big = make_settings(language="en", render={"max_bytes": 10_000_000})
             r = render._Renderer(make_issue(n), big, None)
             ctx = r.context(make_issue(n).articles, [], None)
-            one = _median_ms(lambda: r.html(ctx), runs)
+            one = _median_ms(lambda r=r, ctx=ctx: r.html(ctx), runs)
             share = statistics.median(spent)
         print(
             f"{name:10}  render_issue({n}): {full:6.1f} ms, of which inlining {in_call:6.1f} ms ({in_call / full:4.0%})"

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
 
+from digest.cron import cron_problem
 from digest.errors import ConfigError, found
 
 if TYPE_CHECKING:  # config.py calls validate(): the settings type only, no import at run time
@@ -71,8 +72,6 @@ def validate(settings: Settings) -> None:
             f"expected a number of hours above 0, found {found(sched.max_lateness_hours)}",
         )
     _check_open_files(smtp.connections)
-    from digest.schedule.ticks import cron_problem
-
     problem = cron_problem(sched.cron)
     if problem:
         raise ConfigError.for_key("schedule.cron", problem)

@@ -218,7 +218,9 @@ def make_issue(issue_id: str = "2025-07-01_2025-07-08", titles: list[tuple[str, 
     from digest.models import Article, Issue
 
     when = datetime(2025, 7, 5, 8, tzinfo=timezone.utc)
-    titles = titles or [("Chips and capital", ["AI", "Markets"]), ("Rain in July", ["Weather"]), ("市场周报", ["Markets"])]
+    titles = titles or [
+        ("Chips and capital", ["AI", "Markets"]), ("Rain in July", ["Weather"]), ("市场周报", ["Markets"]),
+    ]
     articles = [
         Article(
             path=f"posts/a{i}.md", source=Path(f"/nonexistent/a{i}.md"), title=title, date=when, topics=topics,
@@ -226,7 +228,9 @@ def make_issue(issue_id: str = "2025-07-01_2025-07-08", titles: list[tuple[str, 
         )
         for i, (title, topics) in enumerate(titles)
     ]
-    return Issue(issue_id, datetime(2025, 7, 1, tzinfo=timezone.utc), datetime(2025, 7, 8, tzinfo=timezone.utc), articles)
+    return Issue(
+        issue_id, datetime(2025, 7, 1, tzinfo=timezone.utc), datetime(2025, 7, 8, tzinfo=timezone.utc), articles
+    )
 
 
 def fake_render(issue, settings, *, unsubscribe_url=None, recipient_name=None):  # noqa: ANN001, ANN201

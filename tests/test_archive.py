@@ -15,7 +15,9 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 
 
 def _manifest(out: Path, issue_id: str, **data) -> None:
-    (out / f"{issue_id}.json").write_text(json.dumps({"issue_id": issue_id, **data}, ensure_ascii=False), encoding="utf-8")
+    (out / f"{issue_id}.json").write_text(
+        json.dumps({"issue_id": issue_id, **data}, ensure_ascii=False), encoding="utf-8"
+    )
 
 
 def _three_issues(out: Path) -> None:
@@ -74,7 +76,7 @@ def test_feed_is_valid_atom_with_absolute_links(tmp_path):
     assert len(set(ids)) == 4 and all(i.startswith("tag:news.example.com,") for i in ids)
     third = entries[2]
     assert third.find(f"{ATOM}title").text == 'Digest <b>&</b> "one"'
-    assert "A <script>alert(1)</script> · B & C" == third.find(f"{ATOM}summary").text
+    assert third.find(f"{ATOM}summary").text == "A <script>alert(1)</script> · B & C"
 
 
 def test_empty_folder_gives_empty_archive(tmp_path):

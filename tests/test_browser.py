@@ -24,7 +24,9 @@ LAUNCH_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
+)
 
 # Per visible text node: its colour, its effective background (background colours of its
 # ancestors composited until opaque, else the canvas), its size and weight → WCAG contrast.
@@ -152,7 +154,8 @@ def _open(browser, url: str, scheme: str, width: int = 640):
 @pytest.mark.parametrize("language", ["en", "zh-CN"])
 @pytest.mark.parametrize("scheme", ["dark", "light"])
 def test_text_contrast_meets_wcag(browser, pages, language, scheme):
-    """5. With a forced color scheme, every visible text node meets WCAG contrast (4.5:1, 3:1 large), key figures included."""
+    """5. With a forced color scheme, every visible text node meets WCAG contrast (4.5:1, 3:1 large),
+    key figures included."""
     page = _open(browser, (pages / f"issue-{language}.html").as_uri(), scheme)
     try:
         canvas = [18, 18, 18] if scheme == "dark" else [255, 255, 255]
@@ -163,7 +166,9 @@ def test_text_contrast_meets_wcag(browser, pages, language, scheme):
     assert body_bg == ("rgb(17, 24, 39)" if scheme == "dark" else "rgb(243, 244, 246)"), "dark-mode CSS not applied"
     assert len(nodes) > 40 and any("dg-kf-v" in n["cls"] for n in nodes)
     low = [n for n in nodes if n["ratio"] < n["need"]]
-    assert not low, "\n".join(f"{n['ratio']:.2f} < {n['need']}: {n['text']!r} ({n['tag']}.{n['cls']}) {n['color']} on {n['bg']}" for n in low)
+    assert not low, "\n".join(
+        f"{n['ratio']:.2f} < {n['need']}: {n['text']!r} ({n['tag']}.{n['cls']}) {n['color']} on {n['bg']}" for n in low
+    )
 
 
 @pytest.mark.parametrize("language", ["en", "zh-CN"])

@@ -255,7 +255,7 @@ def test_plain_cron_check_agrees_with_apscheduler(expr: str) -> None:
 
     from apscheduler.triggers.cron import CronTrigger
 
-    from digest.schedule.ticks import _NotPlain, crontab_weekdays_as_names, plain_cron_problem
+    from digest.cron import _NotPlain, crontab_weekdays_as_names, plain_cron_problem
 
     try:
         mine = plain_cron_problem(expr)
@@ -280,7 +280,8 @@ def test_cron_day_of_week_numbers_mean_what_crontab_means(expr: str, weekdays: s
     from datetime import datetime, timedelta
     from zoneinfo import ZoneInfo
 
-    from digest.schedule.ticks import cron_trigger, ticks_between
+    from digest.cron import cron_trigger
+    from digest.schedule.ticks import ticks_between
 
     tz = ZoneInfo("Europe/Berlin")
     start = datetime(2025, 6, 2, tzinfo=tz)  # a Monday

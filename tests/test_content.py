@@ -129,7 +129,10 @@ def test_load_body_of_a_json_article(site: Settings) -> None:
 
 def test_bom_and_crlf_are_accepted(tmp_path: Path, site: Settings) -> None:
     """A UTF-8 BOM and Windows line endings read like any other file, and the body comes back with \\n."""
-    path = write(tmp_path, "2025-01-02-win.md", b"\xef\xbb\xbf---\r\ntitle: Windows\r\ndate: 2025-01-02\r\n---\r\nBody\r\nline\r\n")
+    path = write(
+        tmp_path, "2025-01-02-win.md",
+        b"\xef\xbb\xbf---\r\ntitle: Windows\r\ndate: 2025-01-02\r\n---\r\nBody\r\nline\r\n",
+    )
     art = read(path, site)
     assert art.title == "Windows" and art.date.isoformat() == "2025-01-02T00:00:00+08:00"
     assert load_body(art) == "Body\nline\n"
@@ -175,11 +178,17 @@ def test_publish_date_wins_over_date(tmp_path: Path, site: Settings) -> None:
 @pytest.mark.parametrize(
     ("name", "data", "starts"),
     [
-        ("yaml.md", '---\ntitle: "open\ndate: 2025-01-01\n---\n', "front matter does not parse (YAML: unclosed quoted string"),
+        (
+            "yaml.md", '---\ntitle: "open\ndate: 2025-01-01\n---\n',
+            "front matter does not parse (YAML: unclosed quoted string",
+        ),
         ("yaml2.md", "---\ntitle: a: b\n---\n", "front matter does not parse (YAML: mapping values are not allowed"),
         ("toml.md", '+++\ntitle = "open\n+++\n', "front matter does not parse (TOML: "),
         ("json.md", '{\n"title": "x",\n}\nbody\n', "front matter does not parse (JSON: "),
-        ("unclosed.md", "---\ntitle: x\ndate: 2025-01-01\n", "front matter does not parse (YAML: no a closing --- line"),
+        (
+            "unclosed.md", "---\ntitle: x\ndate: 2025-01-01\n",
+            "front matter does not parse (YAML: no a closing --- line",
+        ),
         ("list.md", "---\n- a\n- b\n---\n", "front matter is not a mapping (YAML list)"),
         ("scalar.md", "---\njust words\n---\n", "front matter is not a mapping (YAML string)"),
         ("baddate.md", "---\ntitle: x\ndate: next tuesday\n---\n", 'no usable date: "next tuesday" does not parse'),
@@ -419,15 +428,24 @@ scalars = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=30),
     st.dates(), st.datetimes(timezones=st.none() | st.just(timezone.utc)),
 )
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=12)
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=12,
+)
 KEYS = ["title", "date", "publishDate", "draft", "published", "expiryDate", "lastmod", "tags", "categories",
         "topics", "main_topics", "url", "image", "images", "cover", "featured_image", "slug", "permalink"]
 front_matters = st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=8), values, max_size=8)
 
 
 @hyp_settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(fm=front_matters, body=st.text(max_size=200), name=st.sampled_from(["a.md", "2025-01-02-a.md", "_posts/2025-01-02-b.md"]))
-def test_any_front_matter_raises_nothing_but_article_error(tmp_path: Path, site: Settings, fm: dict, body: str, name: str) -> None:
+@given(
+    fm=front_matters, body=st.text(max_size=200),
+    name=st.sampled_from(["a.md", "2025-01-02-a.md", "_posts/2025-01-02-b.md"]),
+)
+def test_any_front_matter_raises_nothing_but_article_error(
+    tmp_path: Path, site: Settings, fm: dict, body: str, name: str
+) -> None:
     """Arbitrary values of any type in any field either read or give ArticleError with one line."""
     text = "---\n" + yaml.safe_dump(fm, allow_unicode=True) + "---\n" + body
     path = write(tmp_path, name, text)
@@ -444,7 +462,9 @@ def test_any_front_matter_raises_nothing_but_article_error(tmp_path: Path, site:
 
 
 @hyp_settings(max_examples=300, deadline=None)
-@given(raw=st.binary(max_size=300) | st.text(max_size=300).map(lambda t: ("---\n" + t).encode("utf-8", "surrogatepass")))
+@given(
+    raw=st.binary(max_size=300) | st.text(max_size=300).map(lambda t: ("---\n" + t).encode("utf-8", "surrogatepass"))
+)
 def test_any_bytes_raise_nothing_but_article_error(raw: bytes) -> None:
     """Arbitrary bytes (and arbitrary text after `---`) never raise anything but ArticleError."""
     import tempfile
@@ -467,7 +487,9 @@ def test_front_matter_is_parsed_by_libyaml_when_pyyaml_has_it() -> None:
 
 
 date_texts = st.builds(
-    lambda y, mo, d, sep, h, mi, s, off: f"{y}-{mo}-{d}" + (f"{sep}{h}:{mi}" + (f":{s}{off}" if s else "") if sep else ""),
+    lambda y, mo, d, sep, h, mi, s, off: (
+        f"{y}-{mo}-{d}" + (f"{sep}{h}:{mi}" + (f":{s}{off}" if s else "") if sep else "")
+    ),
     st.sampled_from(["2025", "0001", "9999", "1999", "２０２５"]),
     st.sampled_from(["07", "7", "13", "00", "02"]),
     st.sampled_from(["05", "5", "29", "30", "31", "00"]),
@@ -523,7 +545,9 @@ def _site_with_links(tmp_path: Path) -> tuple[Path, Path]:
     return content, private
 
 
-def test_link_to_a_file_or_folder_outside_the_content_folder_is_skipped_naming_its_target(tmp_path: Path, site: Settings) -> None:
+def test_link_to_a_file_or_folder_outside_the_content_folder_is_skipped_naming_its_target(
+    tmp_path: Path, site: Settings
+) -> None:
     """A link out of the content folder is not read; the warning names the link and where it points."""
     content, private = _site_with_links(tmp_path)
     articles, skipped = scan(content, site)

@@ -15,9 +15,6 @@ from smtp_servers import Inbox, delivery_settings, fake_render, make_issue, serv
 
 from digest.delivery.file import FileBackend
 from digest.delivery.memory import MemoryBackend
-from digest.delivery.recipients import Recipient, collect_recipients
-from digest.delivery.smtp import SmtpBackend
-from digest.pipeline import send_issue
 from digest.delivery.message import (
     NAME_PLACEHOLDER,
     UNSUBSCRIBE_PLACEHOLDER,
@@ -26,8 +23,11 @@ from digest.delivery.message import (
     parse_message,
     unsubscribe_secret,
 )
+from digest.delivery.recipients import Recipient, collect_recipients
+from digest.delivery.smtp import SmtpBackend
 from digest.errors import DigestError
 from digest.models import RenderedEmail
+from digest.pipeline import send_issue
 
 ISSUE_ID = "2025-07-01_2025-07-08"
 SECRET_ENV = {"DIGEST_UNSUBSCRIBE_SECRET": "s3cret"}
@@ -37,7 +37,10 @@ def rendered(subject: str = "Weekly", text: str | None = None, html: str | None 
     return RenderedEmail(
         subject=subject,
         text=text if text is not None else f"Hello\nRead on.\nUnsubscribe: {UNSUBSCRIBE_PLACEHOLDER}\n",
-        html=html if html is not None else f'<html><body><p>Hello</p><a href="{UNSUBSCRIBE_PLACEHOLDER}">x</a></body></html>',
+        html=(
+            html if html is not None
+            else f'<html><body><p>Hello</p><a href="{UNSUBSCRIBE_PLACEHOLDER}">x</a></body></html>'
+        ),
     )
 
 
@@ -173,7 +176,8 @@ def test_suppressed_addresses_are_never_sent_to(tmp_path: Path) -> None:
     settings = delivery_settings(tmp_path, mail={"suppression_file": "suppress.txt"})
     backend = MemoryBackend()
     report = send_issue(
-        settings, make_issue(), ["ann@example.org", "bo@example.net"], backend=backend, render=fake_render, env=os.environ
+        settings, make_issue(), ["ann@example.org", "bo@example.net"], backend=backend, render=fake_render,
+        env=os.environ,
     )
     assert [m.recipient for m in backend.outbox] == ["ann@example.org"]
     assert report.sent == 1 and report.skipped == 1 and report.exit_code == 0
@@ -206,7 +210,9 @@ def test_dry_run_lists_and_records_nothing(tmp_path: Path) -> None:
     )
     assert backend.outbox == []
     assert not settings.state_path.exists()
-    assert report.planned == ["ann@example.org: would send 3 articles", "x@example.org: skipped: no article this issue has topics none"]
+    assert report.planned == [
+        "ann@example.org: would send 3 articles", "x@example.org: skipped: no article this issue has topics none",
+    ]
 
 
 # -- one suite over the backends -------------------------------------------------------------------

@@ -102,7 +102,8 @@ def _in_body(html: str, snippet: str) -> str:
     ],
 )
 def test_check3_safe_catches_each_forbidden_thing(sample, snippet, expect):
-    """3. Scripts, forms, frames, media, external CSS, flex/grid/absolute/float, sectioning tags and bad links are reported."""
+    """3. Scripts, forms, frames, media, external CSS, flex/grid/absolute/float, sectioning tags and bad links
+    are reported."""
     assert check_safe(sample.html) == []
     problems = check_safe(_in_body(sample.html, snippet))
     assert any(expect in p for p in problems), problems
@@ -152,7 +153,8 @@ def test_check7_text_reads_on_its_own(sample):
     ids=["no_tldr", "no_figure", "no_link", "no_date", "no_unsubscribe", "unwrapped", "markup", "empty"],
 )
 def test_check7_catches_each_missing_part(sample, change, expect):
-    """7. A text part missing a TL;DR, figure, link, date or the unsubscribe link, unwrapped or with markup, is reported."""
+    """7. A text part missing a TL;DR, figure, link, date or the unsubscribe link, unwrapped or with markup,
+    is reported."""
     problems = check_text(change(sample.text), sample.html)
     assert any(expect in p for p in problems), problems
 

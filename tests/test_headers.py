@@ -25,8 +25,8 @@ from sitegen import write_article, write_config
 from smtp_servers import Inbox, delivery_settings, serve
 
 from digest.delivery.message import MessageFactory
-from digest.render.check import check_issue_html
 from digest.models import RenderedEmail
+from digest.render.check import check_issue_html
 
 ISSUE_ID = "2025-07-01_2025-07-08"
 # The cases of issue 10: a title that decodes to a Reply-To header, a name that decodes to a Bcc.
@@ -220,7 +220,7 @@ def test_encoded_words_from_a_title_and_a_csv_never_reach_the_headers(tmp_path: 
         assert sent.returncode == 0, sent.stderr
     assert sorted(r for m in inbox.received for r in m.rcpts) == [f"{n}@example.org" for n in ("ann", "bo", "cy")]
     for received in inbox.received:
-        assert header_names(header_block(received.data)) == EXPECTED_NAMES[:-2] + ["Content-Type"]
+        assert header_names(header_block(received.data)) == [*EXPECTED_NAMES[:-2], "Content-Type"]
         msg = received.message
         assert msg["Reply-To"] is None and msg["Bcc"] is None and msg["Cc"] is None
         assert len(msg["To"].addresses) == 1 and msg["To"].addresses[0].addr_spec == received.rcpts[0]

@@ -17,14 +17,17 @@ from sitegen import write_config
 from smtp_servers import Inbox, delivery_settings, fake_render, make_issue, serve
 
 from digest.delivery.memory import MemoryBackend
-from digest.pipeline import send_issue
 from digest.errors import DigestError
+from digest.pipeline import send_issue
 
 LONG = "Endless " * 625  # 5,000 characters
 HOSTILE_ARTICLES = {
     "script-title": {
         "title": "Patch now: <script>alert(1)</script> & <b>bold</b>",
-        "tldr": "Click <a href=\"javascript:alert(2)\">here</a> or [there](javascript:alert(3)) <img src=x onerror=alert(4)>",
+        "tldr": (
+            "Click <a href=\"javascript:alert(2)\">here</a> or [there](javascript:alert(3))"
+            " <img src=x onerror=alert(4)>"
+        ),
         "url": "javascript:alert(5)",
         "featured_image": "data:image/png;base64,AAAA",
     },

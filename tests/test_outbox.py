@@ -18,9 +18,9 @@ from smtp_servers import Faults, FaultyInbox, Inbox, delivery_settings, fake_ren
 from digest.cli.progress import SendProgress
 from digest.delivery.base import Outcome
 from digest.delivery.memory import MemoryBackend
+from digest.errors import DeliveryError
 from digest.pipeline import send_issue
 from digest.state.outbox import Outbox, outbox_summary
-from digest.errors import DeliveryError
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -58,7 +58,8 @@ def set_state(settings, recipient: str, state: str) -> None:  # noqa: ANN001
 
 
 def test_rows_a_dead_run_left_claimed_are_sent_and_data_sent_ones_sent_again_once(tmp_path: Path) -> None:
-    """A run that died leaves `claimed` (sent by the next run, no warning) and `data-sent` (ambiguous: sent again once, never twice)."""
+    """A run that died leaves `claimed` (sent by the next run, no warning) and `data-sent`
+    (ambiguous: sent again once, never twice)."""
     settings = delivery_settings(tmp_path)
     issue = make_issue()
     backend = MemoryBackend()
@@ -80,7 +81,9 @@ def test_rows_a_dead_run_left_claimed_are_sent_and_data_sent_ones_sent_again_onc
 def test_outbox_summary_counts_each_state(tmp_path: Path) -> None:
     """outbox_summary gives per-issue counts, for one issue or the recent ones."""
     settings = delivery_settings(tmp_path)
-    backend = MemoryBackend(respond=lambda rcpt: Outcome("permanent", "550 no") if rcpt.startswith("reader001") else None)
+    backend = MemoryBackend(
+        respond=lambda rcpt: Outcome("permanent", "550 no") if rcpt.startswith("reader001") else None
+    )
     send_issue(settings, make_issue(), addresses(3), backend=backend, render=fake_render, env=os.environ)
     send_issue(settings, make_issue("other-issue"), addresses(1), backend=backend, render=fake_render, env=os.environ)
     conn = sqlite3.connect(settings.state_path)
@@ -176,7 +179,8 @@ def test_a_reply_lost_after_the_final_dot_is_sent_again_once_not_twice(tmp_path:
 
 
 def test_a_reply_lost_once_then_a_healthy_server_ends_sent(tmp_path: Path) -> None:
-    """Ambiguous after a lost reply, then the server behaves: the rerun's resend is answered 250 and the row ends `sent`."""
+    """Ambiguous after a lost reply, then the server behaves: the rerun's resend is answered 250
+    and the row ends `sent`."""
     inbox = FaultyInbox(Faults(vanish_after_data={"reader001@example.org"}))
     with serve(inbox) as port:
         settings = delivery_settings(tmp_path, port)
@@ -188,13 +192,16 @@ def test_a_reply_lost_once_then_a_healthy_server_ends_sent(tmp_path: Path) -> No
 
 
 def test_no_resend_ambiguous_leaves_them_unsent_and_the_send_incomplete(tmp_path: Path) -> None:
-    """resend_ambiguous=False (--no-resend-ambiguous) never sends an ambiguous row again; a later plain run does, once."""
+    """resend_ambiguous=False (--no-resend-ambiguous) never sends an ambiguous row again;
+    a later plain run does, once."""
     inbox = FaultyInbox(Faults(vanish_after_data={"reader001@example.org"}))
     with serve(inbox) as port:
         settings = delivery_settings(tmp_path, port)
         send_issue(settings, make_issue(), addresses(3), render=fake_render, env=os.environ)
         inbox.faults.vanish_after_data.clear()
-        kept = send_issue(settings, make_issue(), addresses(3), render=fake_render, env=os.environ, resend_ambiguous=False)
+        kept = send_issue(
+            settings, make_issue(), addresses(3), render=fake_render, env=os.environ, resend_ambiguous=False
+        )
         assert inbox.counts()["reader001@example.org"] == 1
         assert (kept.sent_now, kept.ambiguous, kept.resendable) == (0, 1, 1) and not kept.complete
         send_issue(settings, make_issue(), addresses(3), render=fake_render, env=os.environ)
@@ -236,7 +243,10 @@ def test_plain_log_lines_when_not_a_terminal(tmp_path: Path, capsys: pytest.Capt
     """Without a terminal the progress is plain lines: a start line and one per recipient not sent."""
     settings = delivery_settings(tmp_path)
     backend = MemoryBackend(respond=lambda r: Outcome("permanent", "550 gone") if r.startswith("reader001") else None)
-    send_issue(settings, make_issue(), addresses(3), backend=backend, render=fake_render, env=os.environ, progress=lambda issue_id, total: SendProgress(issue_id, total))
+    send_issue(
+        settings, make_issue(), addresses(3), backend=backend, render=fake_render, env=os.environ,
+        progress=lambda issue_id, total: SendProgress(issue_id, total),
+    )
     err = capsys.readouterr().err
     assert "sending issue 2025-07-01_2025-07-08 to 3 recipients" in err
     assert "failed: reader001@example.org: 550 gone" in err
@@ -282,7 +292,8 @@ def start_send(site: Path, *args: str) -> subprocess.Popen[str]:
 
 
 def test_sigterm_finishes_the_message_in_flight_and_a_rerun_completes(tmp_path: Path) -> None:
-    """SIGTERM mid-send: the message in flight is finished and recorded, nothing is ambiguous; a rerun sends the rest once."""
+    """SIGTERM mid-send: the message in flight is finished and recorded, nothing is ambiguous;
+    a rerun sends the rest once."""
     inbox = Inbox()
     with serve(inbox) as port:
         site, issue_id = make_site(tmp_path, port, 200)
@@ -388,7 +399,7 @@ def test_451_until_max_attempts_then_a_healthy_server_gets_every_message_on_the_
         assert not first.complete and first.exit_code == 1
         inbox.faults.tempfail_first = 0
         second = send_issue(settings, make_issue(), addresses(4), render=fake_render, env=os.environ)
-    assert inbox.counts() == {a: 1 for a in addresses(4)}
+    assert inbox.counts() == dict.fromkeys(addresses(4), 1)
     assert second.complete and second.exit_code == 0 and second.sent_now == 4
 
 
@@ -413,12 +424,14 @@ def test_a_slow_rcpt_that_times_out_every_attempt_is_delivered_by_the_next_run(t
     """RCPT slower than smtp.timeout on every attempt: timed out, out of attempts, then sent by the next run."""
     inbox = SlowRcptInbox(delay=0.5)
     with serve(inbox) as port:
-        settings = delivery_settings(tmp_path, port, smtp={"max_attempts": 2, "retry_base_seconds": 0.001, "timeout": 0.1})
+        settings = delivery_settings(
+            tmp_path, port, smtp={"max_attempts": 2, "retry_base_seconds": 0.001, "timeout": 0.1}
+        )
         first = send_issue(settings, make_issue(), addresses(2), render=fake_render, env=os.environ)
         assert first.exhausted == 2 and not inbox.received and not first.complete
         inbox.slow = False
         second = send_issue(settings, make_issue(), addresses(2), render=fake_render, env=os.environ)
-    assert inbox.counts() == {a: 1 for a in addresses(2)}
+    assert inbox.counts() == dict.fromkeys(addresses(2), 1)
     assert second.complete and second.exit_code == 0
 
 
@@ -433,7 +446,7 @@ def test_permanent_failures_stay_failed_until_retry_failed(tmp_path: Path) -> No
         plain = send_issue(settings, make_issue(), addresses(3), render=fake_render, env=os.environ)
         assert plain.sent_now == 0 and plain.failed == 1
         fixed = send_issue(settings, make_issue(), addresses(3), render=fake_render, env=os.environ, retry_failed=True)
-    assert inbox.counts() == {a: 1 for a in addresses(3)}
+    assert inbox.counts() == dict.fromkeys(addresses(3), 1)
     assert fixed.sent_now == 1 and fixed.complete and fixed.exit_code == 0
 
 
@@ -512,6 +525,8 @@ def test_status_line_shows_every_state() -> None:
     from digest.state.outbox import SUMMARY_STATES, IssueSummary
 
     line = IssueSummary("i", {"sent": 5, "exhausted": 2, "ambiguous": 3, "data-sent": 1}, resendable=2).line()
-    for state in ("sent: 5", "exhausted: 2", "ambiguous: 3 (2 to send again)", "data-sent: 1", "claimed: 0", "failed: 0"):
+    for state in (
+        "sent: 5", "exhausted: 2", "ambiguous: 3 (2 to send again)", "data-sent: 1", "claimed: 0", "failed: 0",
+    ):
         assert state in line
     assert {"claimed", "data-sent", "exhausted"} <= set(SUMMARY_STATES)

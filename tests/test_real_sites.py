@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
 from digest.cli.main import cli
-from click.testing import CliRunner
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DEV = FIXTURES / "dev"

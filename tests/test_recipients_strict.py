@@ -12,8 +12,7 @@ import pytest
 from sitegen import write_article, write_config
 from smtp_servers import Inbox, serve
 
-from digest.delivery.recipients import collect_recipients
-from digest.delivery.recipients import check_address
+from digest.delivery.recipients import check_address, collect_recipients
 
 # Each of these was once turned into another address, or silently lost a second one.
 BAD_EMAIL_CELLS = [
@@ -118,7 +117,8 @@ def test_a_bad_name_is_reported_and_left_out_not_sent_as_is(tmp_path: Path) -> N
     listed = collect_recipients([], csv_file)
     got = [(r.address, r.name) for r in listed.recipients]
     assert got == [
-        ("ann@example.org", None), ("bo@example.org", None), ("cy@example.org", "Doe, Cy"), ("dee@example.org", "Zoë Müller"),
+        ("ann@example.org", None), ("bo@example.org", None), ("cy@example.org", "Doe, Cy"),
+        ("dee@example.org", "Zoë Müller"),
     ]
     assert len(listed.problems) == 2
     assert f"{csv_file}:2" in listed.problems[0] and "encoded word" in listed.problems[0]
@@ -137,8 +137,8 @@ def test_digest_send_reports_each_bad_line_and_sends_only_the_good(tmp_path: Pat
             encoding="utf-8",
         )
         run = [sys.executable, "-m", "digest"]
-        built = subprocess.run([*run, "build", "--since", "2025-07-01", "--until", "2025-07-08", "--json"], cwd=tmp_path,
-                               capture_output=True, text=True, timeout=300)
+        built = subprocess.run([*run, "build", "--since", "2025-07-01", "--until", "2025-07-08", "--json"],
+                               cwd=tmp_path, capture_output=True, text=True, timeout=300)
         assert built.returncode == 0, built.stderr
         issue = json.loads(built.stdout)["issue_id"]
         sent = subprocess.run([*run, "send", issue, "--recipients", "readers.csv", "--to", "x@corp.com .evil.io"],

@@ -12,8 +12,8 @@ import pytest
 from issue_factory import make_article, make_issue, make_settings
 from mjml import mjml2html
 
-from digest.render.check import check_issue_html, mso_comments, parse
 from digest.errors import DigestError
+from digest.render.check import check_issue_html, mso_comments, parse
 from digest.render.issue import _Renderer, issue_as_rendered, render_issue, safe_url
 from digest.render.templates import render_template
 
@@ -43,7 +43,7 @@ def test_subject_filled_from_template_and_one_line():
 def test_subject_with_unknown_placeholder_names_the_key():
     """A placeholder render.subject does not know is a DigestError naming the key."""
     s = make_settings(render={"subject": "{site} {volume}"})
-    with pytest.raises(DigestError, match="render.subject"):
+    with pytest.raises(DigestError, match=re.escape("render.subject")):
         render_issue(make_issue(1), s)
 
 
@@ -233,7 +233,7 @@ def test_oversized_issue_shortened_with_warning_and_overflow_moved_to_more():
     assert r.shown is not None and 0 < r.shown < 20
     sent = issue_as_rendered(issue, r)
     assert sent is not issue and len(sent.articles) == r.shown and len(sent.more) == 20 - r.shown
-    assert sent.more[0].path == "posts/article-%03d.md" % r.shown
+    assert sent.more[0].path == f"posts/article-{r.shown:03d}.md"
     assert check_issue_html(r.html, r.text, max_bytes=limit) == []
 
 
@@ -251,7 +251,8 @@ def test_site_template_overrides_one_block(tmp_path):
     s = _site_with_template(
         tmp_path,
         "issue.mjml.j2",
-        '{% extends "builtin/issue.mjml.j2" %}{% block footer_extra %}<p class="dg-foot">Forwarded? Subscribe.</p>{% endblock %}',
+        '{% extends "builtin/issue.mjml.j2" %}'
+        '{% block footer_extra %}<p class="dg-foot">Forwarded? Subscribe.</p>{% endblock %}',
     )
     r = render_issue(make_issue(2), s)
     assert "Forwarded? Subscribe." in r.html and "dg-kf" in r.html
@@ -269,14 +270,20 @@ def test_shipped_example_override_changes_nothing():
 
 def test_template_syntax_error_names_template_and_line(tmp_path):
     """A syntax error in an override is a DigestError with the template's path and line."""
-    s = _site_with_template(tmp_path, "issue.mjml.j2", '{% extends "builtin/issue.mjml.j2" %}\n\n{% block footer %}{{ oops }\n{% endblock %}')
+    s = _site_with_template(
+        tmp_path, "issue.mjml.j2",
+        '{% extends "builtin/issue.mjml.j2" %}\n\n{% block footer %}{{ oops }\n{% endblock %}',
+    )
     with pytest.raises(DigestError, match=r"issue\.mjml\.j2, line 3"):
         render_issue(make_issue(1), s)
 
 
 def test_template_undefined_variable_names_template_and_line(tmp_path):
     """An unknown variable in an override is a DigestError naming the template and line, not a blank."""
-    s = _site_with_template(tmp_path, "issue.txt.j2", '{% extends "builtin/issue.txt.j2" %}\n{% block footer %}\n{{ artcle.title }}\n{% endblock %}')
+    s = _site_with_template(
+        tmp_path, "issue.txt.j2",
+        '{% extends "builtin/issue.txt.j2" %}\n{% block footer %}\n{{ artcle.title }}\n{% endblock %}',
+    )
     with pytest.raises(DigestError, match=r"issue\.txt\.j2, line 3: 'artcle' is undefined"):
         render_issue(make_issue(1), s)
 
@@ -284,7 +291,7 @@ def test_template_undefined_variable_names_template_and_line(tmp_path):
 def test_override_producing_broken_mjml_is_a_digest_error(tmp_path):
     """An override whose MJML does not compile is a DigestError naming the template."""
     s = _site_with_template(tmp_path, "issue.mjml.j2", "<mjml><mj-body><mj-section><mj-column><mj-text><p>x</mj-text>")
-    with pytest.raises(DigestError, match="issue.mjml.j2"):
+    with pytest.raises(DigestError, match=re.escape("issue.mjml.j2")):
         render_issue(make_issue(1), s)
 
 
@@ -329,7 +336,10 @@ def test_header_without_number_and_with_logo():
     r = render_issue(make_issue(1, number=None), s)
     assert "Issue " not in r.html and "Issue " not in r.text
     logo = _imgs(r.html)[0]
-    assert logo["src"] == "https://news.example.com/logo.png" and logo["width"] == "160" and logo["alt"] == "Newsroom Digest"
+    assert (
+        logo["src"] == "https://news.example.com/logo.png" and logo["width"] == "160"
+        and logo["alt"] == "Newsroom Digest"
+    )
 
 
 def _build(issue, settings):
@@ -340,11 +350,11 @@ def _build(issue, settings):
 
 def _counting_renders(monkeypatch) -> list[int]:
     """Count the renderer's calls made by the pipeline (the cache itself never renders)."""
-    import digest.pipeline as pipeline
+    import digest.pipeline.build as pipeline_build
 
     calls: list[int] = []
-    original = pipeline.render_issue
-    monkeypatch.setattr(pipeline, "render_issue", lambda *a, **k: calls.append(1) or original(*a, **k))
+    original = pipeline_build.render_issue
+    monkeypatch.setattr(pipeline_build, "render_issue", lambda *a, **k: calls.append(1) or original(*a, **k))
     return calls
 
 
@@ -434,6 +444,7 @@ def test_every_setting_the_render_cache_ignores_leaves_the_email_unchanged():
             ignored.append(name)
             r = render_issue(make_issue(3), other)
             assert (r.subject, r.html, r.text) == (base.subject, base.html, base.text), (
-                f"{name} changes the email but render_reads does not include it: the render cache would serve a stale issue"
+                f"{name} changes the email but render_reads does not include it:"
+                " the render cache would serve a stale issue"
             )
     assert "smtp.rate" in ignored and "mail.recipients" in ignored

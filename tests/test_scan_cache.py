@@ -27,6 +27,7 @@ from digest.content.walk import outside_link
 from digest.content.walk import walk as walk_files
 from digest.errors import ArticleError
 from digest.models import Article, Skipped
+from digest.pipeline import build as pipeline_build
 from digest.state.scan_cache import ScanStats, save_summaries, summaries_from_cache
 from digest.text import one_line
 
@@ -108,7 +109,8 @@ def test_deleted_article_vanishes_from_results_and_cache(ten: Path) -> None:
 
 
 def test_article_broken_between_builds_becomes_skipped_and_stays_skipped(ten: Path) -> None:
-    """A file whose front matter breaks is read once and reported as Skipped; the next scan reports it from the cache."""
+    """A file whose front matter breaks is read once and reported as Skipped;
+    the next scan reports it from the cache."""
     settings = settings_for(ten)
     cached_scan(settings.content_dir, settings)
     path = ten / "content" / "posts" / "post-4.md"
@@ -136,7 +138,9 @@ def test_range_edges_match_selection_exactly(ten: Path) -> None:
     """An article dated exactly `since` is returned; one dated exactly `until` may be, and selection drops it."""
     settings = settings_for(ten)
     cached_scan(settings.content_dir, settings)
-    articles, _, _ = cached_scan(settings.content_dir, settings, since=DAY + timedelta(days=2), until=DAY + timedelta(days=4))
+    articles, _, _ = cached_scan(
+        settings.content_dir, settings, since=DAY + timedelta(days=2), until=DAY + timedelta(days=4)
+    )
     assert {"posts/post-2.md", "posts/post-3.md"} <= {a.path for a in articles}
     assert "posts/post-1.md" not in {a.path for a in articles}
 
@@ -177,7 +181,8 @@ def test_row_that_will_not_decode_is_read_again_with_one_warning(ten: Path, capl
     with sqlite3.connect(settings.state_path) as db:
         db.execute("UPDATE scan_cache SET data = x'00ff00' WHERE path = 'posts/post-6.md'")
         db.execute("UPDATE scan_cache SET data = '[1,\"article\",{}]' WHERE path = 'posts/post-7.md'")
-        db.execute("UPDATE scan_cache SET data = '[99,\"article\",{}]' WHERE path = 'posts/post-8.md'")  # another version
+        # another version
+        db.execute("UPDATE scan_cache SET data = '[99,\"article\",{}]' WHERE path = 'posts/post-8.md'")
     with caplog.at_level(logging.WARNING, logger="digest"):
         articles, _, stats = cached_scan(settings.content_dir, settings)
     assert stats.reread == 3 and articles == scan_files.scan(settings.content_dir, settings)[0]
@@ -222,7 +227,8 @@ def test_front_matter_of_every_type_comes_back_from_the_cache_exactly(site: Path
     posts.mkdir(parents=True)
     (posts / "yaml.md").write_text(
         "---\ntitle: Y\ndate: 2025-07-02 10:00:00+05:30\nday: 2025-01-01\nlocal: 2025-01-01 10:00:00\n"
-        "blob: !!binary aGVsbG8=\nset: !!set {x, y}\npairs: !!omap [{a: 1}, {b: 2}]\n1: int key\n2.5: float key\nnull: none key\n"
+        "blob: !!binary aGVsbG8=\nset: !!set {x, y}\npairs: !!omap [{a: 1}, {b: 2}]\n"
+        "1: int key\n2.5: float key\nnull: none key\n"
         "\"\\0\": nul key\nnums: [.inf, -0.0, 12345678901234567890]\nnested: {a: [{b: 2025-02-02}]}\n---\nBody.\n",
         encoding="utf-8",
     )
@@ -310,8 +316,8 @@ def test_the_scan_summarizes_nothing_and_the_pipeline_only_the_chosen(
     """A scan of the whole folder (--explain) makes no summary; the pipeline summarizes the chosen, once."""
     settings = settings_for(ten)
     made: list[str] = []
-    real = pipeline.summarize
-    monkeypatch.setattr(pipeline, "summarize", lambda body, fm, s: made.append(body) or real(body, fm, s))
+    real = pipeline_build.summarize
+    monkeypatch.setattr(pipeline_build, "summarize", lambda body, fm, s: made.append(body) or real(body, fm, s))
     everything, _, _ = cached_scan(settings.content_dir, settings)  # no range, as --explain scans
     assert made == [] and summaries_from_cache(everything, settings)[0] == []
     chosen = [a for a in everything if a.date >= DAY + timedelta(days=8)]
@@ -403,13 +409,17 @@ def test_scan_of_the_dev_fixture_matches_a_plain_scan(tmp_path: Path) -> None:
 def test_files_far_outside_the_range_are_read_by_date_only_then_in_full_when_reached(ten: Path) -> None:
     """A narrow first build knows old files by their date line; a later wide build reads them in full."""
     settings = settings_for(ten)
-    narrow, _, _ = cached_scan(settings.content_dir, settings, since=DAY + timedelta(days=8), until=DAY + timedelta(days=10))
+    narrow, _, _ = cached_scan(
+        settings.content_dir, settings, since=DAY + timedelta(days=8), until=DAY + timedelta(days=10)
+    )
     assert [a.path for a in narrow] == ["posts/post-8.md", "posts/post-9.md"]
     conn = sqlite3.connect(settings.state_path)
     kinds = dict(conn.execute("SELECT path, kind FROM scan_cache"))
     conn.close()
     assert kinds["posts/post-0.md"] == scan_files.DATE_ONLY and kinds["posts/post-9.md"] == scan_files.ARTICLE
-    wide, _, stats = cached_scan(settings.content_dir, settings, since=DAY - timedelta(days=1), until=DAY + timedelta(days=11))
+    wide, _, stats = cached_scan(
+        settings.content_dir, settings, since=DAY - timedelta(days=1), until=DAY + timedelta(days=11)
+    )
     assert wide == scan_files.scan(settings.content_dir, settings)[0]
     assert stats.reread >= 5  # the date-only files, now in range
 
@@ -537,7 +547,9 @@ def _walk(content_dir: Path, *, follow_outside_links: bool = False) -> Iterator[
                     else:
                         folders.append((entry.path, child))
                 continue
-            if not entry.name.lower().endswith((".md", ".markdown")) or (bundle and entry.name not in ("index.md", "index.markdown")):
+            if not entry.name.lower().endswith((".md", ".markdown")) or (
+                bundle and entry.name not in ("index.md", "index.markdown")
+            ):
                 continue
             away = None if follow_outside_links or not entry.is_symlink() else outside_link(entry.path, root)
             yield child, Path(entry.path), away or _not_a_file(entry)

@@ -8,15 +8,17 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from sitegen import settings_for, write_article, write_config
 
+from digest.cron import cron_trigger
 from digest.schedule.runner import run_tick
+from digest.schedule.ticks import last_tick, next_ticks
 from digest.state.schedule import ScheduleState
-from digest.schedule.ticks import cron_trigger, last_tick, next_ticks
 
 SH = ZoneInfo("Asia/Shanghai")
 MONDAY = datetime(2025, 7, 7, 8, 0, tzinfo=SH)  # a Monday
@@ -56,7 +58,7 @@ def test_four_weekly_ticks_have_no_gap_and_no_overlap(site: Path) -> None:
         seen |= paths
     assert seen == expected
     # Stated ranges chain: each issue starts at the previous tick.
-    for prev, cur in zip(outcomes, outcomes[1:]):
+    for prev, cur in pairwise(outcomes):
         assert cur.since == prev.tick
 
 
@@ -180,7 +182,8 @@ def test_skipped_hour_tick_fires_once_on_spring_forward_sunday(tmp_path: Path) -
 def _run_once(root: Path, at: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "digest", "schedule", "--run-once", "--at", at, "--config", str(root / "config.yaml")],
-        cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
 
 

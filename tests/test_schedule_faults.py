@@ -296,7 +296,9 @@ def test_unfinished_send_past_max_lateness_is_given_up_and_the_heartbeat_says_so
             nxt = run_once(tmp_path, MONDAY + timedelta(days=7, minutes=1))
             assert nxt.returncode == 0, nxt.stdout + nxt.stderr
             assert f"issue 2, range {MONDAY.isoformat()} → " in nxt.stdout, nxt.stdout  # gave-up counts as processed
-        print(f"gave up: heartbeat hits {heartbeat.hits}; next week delivered {len(inbox.received)} of {len(addresses)}")
+        print(
+            f"gave up: heartbeat hits {heartbeat.hits}; next week delivered {len(inbox.received)} of {len(addresses)}"
+        )
         assert heartbeat.hits[-1] == "/ping?outcome=sent"
         assert tick_outcomes(tmp_path) == ["gave-up", "sent"]
         manifests = sorted((tmp_path / "issues").glob("*_n2.json"))
@@ -316,15 +318,15 @@ def test_an_unfinished_tick_still_bounds_the_next_issue(tmp_path: Path) -> None:
     port = free_port()
     addresses = make_site(tmp_path, port, 20, max_lateness_hours=400)
     settings = settings_for(tmp_path)
-    first = run_tick(settings, MONDAY + timedelta(minutes=1), progress=False)
+    first = run_tick(settings, MONDAY + timedelta(minutes=1))
     write_article(tmp_path, "midweek", MONDAY + timedelta(days=3))
-    second = run_tick(settings, MONDAY + timedelta(days=7, minutes=1), progress=False)
+    second = run_tick(settings, MONDAY + timedelta(days=7, minutes=1))
     assert [o.outcome for o in second.all()] == ["unfinished", "unfinished"], second.all()
     assert first.outcome == "unfinished" and second.number == 2 and second.since == first.tick
     assert second.articles == 1
     inbox = Inbox()
     with smtp_on(port, inbox):
-        third = run_tick(settings, MONDAY + timedelta(days=7, hours=1), progress=False)
+        third = run_tick(settings, MONDAY + timedelta(days=7, hours=1))
     assert [(o.number, o.outcome) for o in third.all()] == [(1, "sent"), (2, "sent")], third.all()
     got = per_reader(inbox)
     assert set(got) == set(addresses) and all(len(c) == 2 and set(c.values()) == {1} for c in got.values())

@@ -58,10 +58,12 @@ def test_sigterm_during_a_scheduled_send_then_the_next_run_finishes_it(tmp_path:
         assert proc.returncode == 1, err
         assert ": unfinished (sent " in out and " of 120" in out and "stopped" in out, out
         assert 40 <= sum(received_counts(inbox).values()) < 120
-        status = subprocess.run([sys.executable, "-m", "digest", "status"], cwd=tmp_path, capture_output=True, text=True)
+        status = subprocess.run(
+            [sys.executable, "-m", "digest", "status"], cwd=tmp_path, capture_output=True, text=True
+        )
         assert ": unfinished, issue 1" in status.stdout, status.stdout
         again = run_once(tmp_path, MONDAY + timedelta(minutes=30))
-        out2, err2 = again.communicate(timeout=300)
+        _out2, err2 = again.communicate(timeout=300)
         assert again.returncode == 0, err2
     counts = received_counts(inbox)
     assert set(counts) == set(addresses) and set(counts.values()) == {1}
@@ -75,7 +77,7 @@ def test_sent_issue_is_archived_into_the_site_and_never_selected(tmp_path: Path)
     with serve(inbox) as port:
         make_site(tmp_path, port, 3, archive_to_content=True)
         first = run_once(tmp_path, MONDAY + timedelta(minutes=1))
-        out, err = first.communicate(timeout=300)
+        _out, err = first.communicate(timeout=300)
         assert first.returncode == 0, err
         pages = list((tmp_path / "content" / "newsletter").glob("*.md"))
         assert len(pages) == 1
@@ -83,7 +85,7 @@ def test_sent_issue_is_archived_into_the_site_and_never_selected(tmp_path: Path)
         assert "digest_issue: 1" in text and "story-0" in text
         write_article(tmp_path, "next-week", MONDAY + timedelta(days=3))
         second = run_once(tmp_path, MONDAY + timedelta(days=7, minutes=1))
-        out, err = second.communicate(timeout=300)
+        _out, err = second.communicate(timeout=300)
         assert second.returncode == 0, err
     assert len(inbox.received) == 6
     manifests = sorted((tmp_path / "issues").glob("*_n2.json"))

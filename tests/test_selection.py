@@ -28,7 +28,10 @@ def test_range_is_half_open_and_newest_first() -> None:
 
 def test_range_compares_instants_across_time_zones() -> None:
     """An article at 23:30 New York time on June 30 is July 1 11:30 in Shanghai: inside the range."""
-    ny = Article(path="ny", source=Path("ny"), title="ny", date=datetime(2025, 6, 30, 23, 30, tzinfo=ZoneInfo("America/New_York")))
+    ny = Article(
+        path="ny", source=Path("ny"), title="ny",
+        date=datetime(2025, 6, 30, 23, 30, tzinfo=ZoneInfo("America/New_York")),
+    )
     chosen, _ = select_articles([ny], SINCE, UNTIL)
     assert [a.path for a in chosen] == ["ny"]
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from smtp_servers import Inbox, delivery_settings, fake_render, make_ca, make_issue, serve
 
-from digest.delivery.smtp import SmtpBackend
-from digest.pipeline import send_issue
-from digest.delivery.smtp import is_loopback
+from digest.delivery.smtp import SmtpBackend, is_loopback
 from digest.errors import DeliveryError
+from digest.pipeline import send_issue
 
 PASSWORD = "correct horse battery staple"
 
@@ -56,7 +56,9 @@ def test_implicit_tls_with_the_test_ca_delivers(tmp_path: Path, ca) -> None:  # 
     inbox = Inbox()
     with serve(inbox, implicit_tls=ca.server_context) as port:
         settings = delivery_settings(tmp_path, port, smtp={"security": "ssl", "ca_file": str(ca.ca_file)})
-        report = send_issue(settings, make_issue(), ["ann@example.org", "bo@example.org"], render=fake_render, env=os.environ)
+        report = send_issue(
+            settings, make_issue(), ["ann@example.org", "bo@example.org"], render=fake_render, env=os.environ
+        )
     assert report.complete and len(inbox.received) == 2
 
 
@@ -96,7 +98,9 @@ def test_login_over_plain_smtp_to_a_remote_host_is_refused_before_connecting(tmp
     """security: none with a username to a non-loopback host: refused without any connection attempt."""
     settings = delivery_settings(tmp_path, 587, smtp={"host": "smtp.example.com", "username": "digest"})
     backend = SmtpBackend(settings.smtp, PASSWORD)
-    with pytest.raises(DeliveryError, match="refusing to log in to smtp.example.com:587 over an unencrypted"):
+    with pytest.raises(
+        DeliveryError, match=re.escape("refusing to log in to smtp.example.com:587 over an unencrypted")
+    ):
         backend.open()
     assert backend.conn is None
 
@@ -130,13 +134,15 @@ def test_what_counts_as_loopback(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
 
 
-def test_cli_send_with_a_refused_login_never_prints_the_password(tmp_path: Path, ca, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_cli_send_with_a_refused_login_never_prints_the_password(
+    tmp_path: Path, ca, monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+) -> None:
     """`digest send` with a wrong password: `Error: …` in one line, exit 3, the password nowhere in the output."""
     import click
 
+    from digest.archive.manifest import issue_to_manifest, write_manifest
     from digest.cli.send import send_command
     from digest.errors import DigestError
-    from digest.archive.manifest import issue_to_manifest, write_manifest
 
     class Group(click.Group):
         def invoke(self, ctx: click.Context):  # noqa: ANN201

@@ -131,7 +131,10 @@ def test_alert_marker_is_not_text() -> None:
 
 def test_code_shortcodes_drop_their_content() -> None:
     """Paired code shortcodes and Liquid highlight blocks are removed with what they hold."""
-    body = "{{< highlight go >}}\nfmt.Println(1)\n{{< /highlight >}}\n\n{% highlight ruby %}\nputs 1\n{% endhighlight %}\n\nText."
+    body = (
+        "{{< highlight go >}}\nfmt.Println(1)\n{{< /highlight >}}\n\n"
+        "{% highlight ruby %}\nputs 1\n{% endhighlight %}\n\nText."
+    )
     assert tldr(body) == "Text."
 
 
@@ -224,7 +227,11 @@ def test_labelled_dev_corpus() -> None:
 # --- Robustness -------------------------------------------------------------------------------
 
 _scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40)
-_values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
 _front_matter = st.dictionaries(
     st.sampled_from(["tldr", "summary", "description", "key_figures", "title", "x"]), _values, max_size=5
 )

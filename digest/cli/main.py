@@ -19,6 +19,7 @@ from digest import __version__
 from digest.cli.instants import parse_instant
 from digest.cli.options import config_options, pass_settings_keys
 from digest.cli.preview import preview_command
+from digest.cli.progress import track
 from digest.cli.schedule import schedule_command
 from digest.cli.send import send_command, status_command
 from digest.cli.site import check_command, init_command
@@ -128,7 +129,9 @@ def build(
     end = parse_instant(until, tz) if until else datetime.now(timezone.utc).astimezone(tz)
     if end <= start:
         raise DigestError(f"--until ({end.isoformat()}) must be after --since ({start.isoformat()})")
-    result = build_issue(settings, start, end, topics=topics, include_drafts=drafts, note=note, explain=explain)
+    result = build_issue(
+        settings, start, end, topics=topics, include_drafts=drafts, note=note, explain=explain, progress=track
+    )
     report_skipped(result.skipped, strict)
     if explain:
         for d in result.decisions:

@@ -17,11 +17,25 @@ log = logging.getLogger("digest.schedule.runner")
 
 
 @click.command()
-@click.option("--run-once", is_flag=True, help="Do what one tick would do now (or --at), then exit: for cron or systemd timers.")
+@click.option(
+    "--run-once", is_flag=True,
+    help="Do what one tick would do now (or --at), then exit: for cron or systemd timers.",
+)
 @click.option("--at", metavar="INSTANT", help="With --run-once: act as if it were this ISO 8601 instant.")
-@click.option("--force", is_flag=True, help="Build and send a tick even if it is more than schedule.max_lateness_hours late, and go on with an unfinished send past that deadline.")
-@click.option("--next", "show_next", type=click.IntRange(1, 1000), metavar="N", help="Print the next N ticks in local time and UTC, then exit.")
-@click.option("--state-reset", is_flag=True, help="Go on although the state file is missing, empty or lacks sends that the issues' manifests record (digest refuses otherwise): articles and readers may get an issue again.")
+@click.option(
+    "--force", is_flag=True,
+    help="Build and send a tick even if it is more than schedule.max_lateness_hours late,"
+    " and go on with an unfinished send past that deadline.",
+)
+@click.option(
+    "--next", "show_next", type=click.IntRange(1, 1000), metavar="N",
+    help="Print the next N ticks in local time and UTC, then exit.",
+)
+@click.option(
+    "--state-reset", is_flag=True,
+    help="Go on although the state file is missing, empty or lacks sends that the issues' manifests record"
+    " (digest refuses otherwise): articles and readers may get an issue again.",
+)
 @config_options()
 @pass_settings_keys
 def schedule_command(
@@ -39,7 +53,8 @@ def schedule_command(
     `digest status`.
     """
     # Lazy: the scheduler, the pipeline and APScheduler are what `digest --help` need not load.
-    from digest.cli.progress import SendProgress
+    from digest.cli.progress import SendProgress, track
+    from digest.cron import cron_trigger
     from digest.schedule.runner import (
         GAVE_UP,
         AnotherRunHoldsTheLock,
@@ -49,7 +64,7 @@ def schedule_command(
         run_tick,
         schedule_lock,
     )
-    from digest.schedule.ticks import cron_trigger, describe_tick, next_ticks
+    from digest.schedule.ticks import describe_tick, next_ticks
 
     def send_progress(issue_id: str, total: int) -> SendProgress:
         return SendProgress(issue_id, total, enabled=None)
@@ -64,18 +79,23 @@ def schedule_command(
         raise click.UsageError("--at goes with --run-once")
     stop_event = threading.Event()
     if not run_once:
-        logging.getLogger("digest.schedule.runner").setLevel(min(logging.INFO, logging.getLogger("digest").level or logging.INFO))
-        click.echo(f"digest schedule: cron {settings.schedule.cron!r} in {settings.site.timezone}; Ctrl-C to stop.", err=True)
+        logging.getLogger("digest.schedule.runner").setLevel(
+            min(logging.INFO, logging.getLogger("digest").level or logging.INFO)
+        )
+        click.echo(
+            f"digest schedule: cron {settings.schedule.cron!r} in {settings.site.timezone}; Ctrl-C to stop.", err=True
+        )
         with stop_on_signals(stop_event):
             run_forever(
-                settings, stop_event=stop_event, send_progress=send_progress, env=os.environ, state_reset=state_reset
+                settings, stop_event=stop_event, progress=track, send_progress=send_progress, env=os.environ,
+                state_reset=state_reset,
             )
         return
     try:
         with schedule_lock(settings.state_path), stop_on_signals(stop_event):
             outcome = run_tick(
-                settings, now, force=force, stop_event=stop_event, send_progress=send_progress, env=os.environ,
-                state_reset=state_reset,
+                settings, now, force=force, stop_event=stop_event, progress=track, send_progress=send_progress,
+                env=os.environ, state_reset=state_reset,
             )
     except AnotherRunHoldsTheLock:
         click.echo(lock_busy_line(settings), err=True)  # not a failure: the other run does the work

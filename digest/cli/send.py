@@ -83,7 +83,9 @@ def send_command(
     csv_path: Path | None = Path(recipients_file) if recipients_file else None
     if csv_path is None and not to:
         if not settings.mail.recipients:
-            raise click.UsageError("say who gets the issue: --to ADDR, --recipients FILE, or mail.recipients in config.yaml")
+            raise click.UsageError(
+                "say who gets the issue: --to ADDR, --recipients FILE, or mail.recipients in config.yaml"
+            )
         csv_path = settings.path(settings.mail.recipients)
     loaded = load_issue(settings, issue)
     recipients = collect_recipients(to, csv_path)
@@ -127,7 +129,9 @@ def send_command(
 
 @click.command()
 @click.argument("issue", required=False)
-@click.option("--all", "show_all", is_flag=True, help="With ISSUE: list every recipient not sent, not just the first 50.")
+@click.option(
+    "--all", "show_all", is_flag=True, help="With ISSUE: list every recipient not sent, not just the first 50."
+)
 @config_options(content=False)
 @pass_settings_keys
 def status_command(settings: Settings, issue: str | None, show_all: bool) -> None:

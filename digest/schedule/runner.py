@@ -28,10 +28,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from digest import pipeline
 from digest.config import Settings
+from digest.cron import cron_trigger
 from digest.delivery.ports import ProgressFactory
 from digest.errors import DigestError
 from digest.models import TickOutcome
-from digest.schedule.ticks import cron_trigger, last_tick, normalise, wall_key
+from digest.pipeline import Track
+from digest.schedule.ticks import last_tick, normalise, wall_key
 from digest.state.locks import AnotherRunHoldsTheLock as AnotherRunHoldsTheLock  # raised by schedule_lock
 from digest.state.locks import exclusive_lock, schedule_lock_path
 from digest.state.schedule import ScheduleState, send_progress
@@ -69,7 +71,7 @@ class _Run:
     """What every step of a scheduled run is handed: the signal to stop, what to show, the secrets."""
 
     stop_event: threading.Event | None = None
-    progress: bool | None = None  # the build's progress bar
+    progress: Track | None = None  # the build's progress bar
     send_progress: ProgressFactory | None = None
     env: Mapping[str, str] | None = None  # DIGEST_SMTP_PASSWORD, DIGEST_UNSUBSCRIBE_SECRET
 
@@ -80,7 +82,7 @@ def run_tick(
     *,
     force: bool = False,
     stop_event: threading.Event | None = None,
-    progress: bool | None = None,
+    progress: Track | None = None,
     send_progress: ProgressFactory | None = None,
     env: Mapping[str, str] | None = None,
     state_reset: bool = False,
@@ -303,7 +305,7 @@ class _Retry:
 
 
 def run_forever(
-    settings: Settings, *, stop_event: threading.Event, progress: bool | None = None,
+    settings: Settings, *, stop_event: threading.Event, progress: Track | None = None,
     send_progress: ProgressFactory | None = None, env: Mapping[str, str] | None = None, state_reset: bool = False,
 ) -> None:
     """Foreground scheduler: catch up once at start, then fire on the cron until stopped; between

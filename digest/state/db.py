@@ -136,7 +136,7 @@ def _restore(obj: dict[str, Any]) -> Any:
     if tag == "time":
         return time.fromisoformat(value[0]).replace(tzinfo=_zone_of(value[1]), fold=value[2])
     if tag == "map":
-        return {k: v for k, v in value}
+        return dict(value)
     if tag in ("tuple", "set", "frozenset"):
         return {"tuple": tuple, "set": set, "frozenset": frozenset}[tag](value)
     if tag == "bytes":

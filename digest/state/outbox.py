@@ -50,6 +50,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from digest.errors import DurabilityError
 from digest.models import MAX_AUTO_RESENDS, Claimed, Recovered
@@ -334,14 +335,14 @@ class Outbox:
             params.append(run_id)
         return _counts(self.conn, where, params)
 
-    def rows(self, issue_id: str, states: Sequence[str], run_id: str | None = None) -> list[sqlite3.Row]:
+    def rows(self, issue_id: str, states: Sequence[str], run_id: str | None = None) -> list[dict[str, Any]]:
         marks = ",".join("?" * len(states))
         sql = f"SELECT * FROM outbox WHERE issue_id = ? AND state IN ({marks})"
         params: list[object] = [issue_id, *states]
         if run_id is not None:
             sql += " AND run_id = ?"
             params.append(run_id)
-        return self.conn.execute(sql + " ORDER BY rowid", params).fetchall()
+        return [dict(row) for row in self.conn.execute(sql + " ORDER BY rowid", params)]
 
     def states(self, issue_id: str) -> dict[str, tuple[str, int]]:
         """Each recipient's (state, resends)."""

@@ -1,4 +1,4 @@
-"""The order of the stages, and the only module that knows it: scan → select → summarize → render → write."""
+"""Building an issue: scan → select → summarize → render → write, in that order and only here."""
 
 from __future__ import annotations
 
@@ -6,56 +6,50 @@ import dataclasses
 import logging
 import sqlite3
 from collections.abc import Iterable, Mapping
-from itertools import chain
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain
 from pathlib import Path
+from typing import Protocol, TypeVar
 
+from digest.archive.index import write_archive
+from digest.archive.manifest import (
+    issue_id_for,
+    issue_to_manifest,
+    read_manifests,
+    write_manifest,
+)
+from digest.config import Settings, folder_problem
 from digest.content.articles import load_body
 from digest.content.date_line import MARGIN_SECONDS
 from digest.content.scan import ReadJob, Window, read_rows
 from digest.content.walk import walk
-from digest.config import Settings, folder_problem
-from digest.errors import ArticleError, DigestError
-from digest.archive.manifest import issue_id_for, issue_to_manifest, write_manifest
-from digest.models import ARTICLE, Article, Issue, RenderedEmail, ScanRow, Skipped
-from digest.cli.progress import track
-from digest.selection import Decision, select_articles
-from digest.render.issue import RENDER_MODULES, issue_as_rendered, render_issue, render_reads, template_folders
-from digest.render.archive_page import render_archive
-from digest.files import write_atomic
-from digest.archive.index import write_archive
-from digest.archive.manifest import read_manifests
 from digest.delivery.message import MessageFactory
-from digest.state import render_cache, scan_cache
-# The send and the schedule's build (W3): the sender is handed the outbox, the lock and the renderer.
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import timezone
-
-from digest.archive.manifest import load_issue, record_send
-from digest.archive.site_page import archive_sent_issue
-from digest.config import smtp_password
-from digest.delivery import sender
-from digest.delivery.base import Backend
-from digest.delivery.message import unsubscribe_secret
-from digest.delivery.ports import ProgressFactory, quiet_progress
-from digest.delivery.recipients import Recipient, RecipientList, collect_recipients
-from digest.delivery.report import SendReport
-from digest.delivery.smtp import SmtpBackend
-from digest.errors import DeliveryError
-from digest.models import NOT_SENT_STATES
+from digest.errors import ArticleError, DigestError
+from digest.files import write_atomic
+from digest.models import ARTICLE, Article, Issue, RenderedEmail, ScanRow, Skipped
+from digest.render.archive_page import render_archive
 from digest.render.i18n import labels_for
-from digest.state.db import check_state_continuity, connect
-from digest.state.locks import AnotherRunHoldsTheLock, exclusive_lock, send_lock_path
-from digest.state.outbox import IssueSummary, Outbox, outbox_summary
-from digest.state.schedule import ScheduleState, send_progress
+from digest.render.issue import RENDER_MODULES, issue_as_rendered, render_issue, render_reads, template_folders
+from digest.selection import Decision, select_articles
+from digest.state import render_cache, scan_cache
 from digest.state.scan_cache import ScanStats
 from digest.summarize.summary import summarize
 
 log = logging.getLogger("digest")
+
+T = TypeVar("T")
+
+
+class Track(Protocol):
+    """Shows progress over `items` while yielding them: the CLI passes its bar; below it, nothing prints."""
+
+    def __call__(self, items: Iterable[T], total: int, description: str) -> Iterable[T]: ...
+
+
+def untracked(items: Iterable[T], total: int, description: str) -> Iterable[T]:
+    """No progress shown: the default for callers that are not a terminal's CLI."""
+    return items
 
 
 @dataclass
@@ -73,7 +67,7 @@ class BuildResult:
 def scan_content(
     settings: Settings,
     *,
-    progress: bool | None = None,
+    progress: Track | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> tuple[list[Article], list[Skipped], ScanStats]:
@@ -98,7 +92,7 @@ def scan_content(
         stats = ScanStats(seen=stats.seen, reread=len(files), cache_used=False)
         articles, skipped = [], []
         batches, count, stats.workers = read_rows(sorted(files), job)
-        _keep(chain.from_iterable(track(batches, count, "Scanning", enabled=progress)), job.window, articles, skipped)
+        _keep(chain.from_iterable((progress or untracked)(batches, count, "Scanning")), job.window, articles, skipped)
     articles.sort(key=lambda a: a.path)
     skipped = sorted(skipped + problems, key=lambda s: s.path)
     log.info("scanned %d files: %d read, %d from the cache", stats.seen, stats.reread, stats.cached)
@@ -106,7 +100,7 @@ def scan_content(
 
 
 def _scan_with_cache(
-    files: dict[str, int], job: ReadJob, stats: ScanStats, progress: bool | None
+    files: dict[str, int], job: ReadJob, stats: ScanStats, progress: Track | None
 ) -> tuple[list[Article], list[Skipped]]:
     """Read the changed files, store their rows, and take the rest from the cache."""
     articles: list[Article] = []
@@ -117,7 +111,7 @@ def _scan_with_cache(
         stats.reread, stats.cached, stats.deleted = len(todo), len(files) - len(todo), len(gone)
         if todo or gone:
             batches, count, stats.workers = read_rows(todo, job)
-            rows = scan_cache.store(conn, track(batches, count, "Scanning", enabled=progress), gone)
+            rows = scan_cache.store(conn, (progress or untracked)(batches, count, "Scanning"), gone)
             _keep(rows, job.window, articles, skipped)
         if len(todo) < len(files):
             window = job.window
@@ -130,7 +124,7 @@ def _scan_with_cache(
             again = sorted(reach + damaged)
             if again:
                 batches, count, _ = read_rows(again, job)
-                rows = scan_cache.store(conn, track(batches, count, "Scanning", enabled=progress))
+                rows = scan_cache.store(conn, (progress or untracked)(batches, count, "Scanning"))
                 _keep(rows, window, articles, skipped)
                 stats.reread += len(again)
                 stats.cached -= len(again)
@@ -149,7 +143,7 @@ def _keep(rows: Iterable[ScanRow], window: Window, articles: list[Article], skip
 
 
 def summarize_articles(
-    articles: Iterable[Article], settings: Settings, *, progress: bool | None = None
+    articles: Iterable[Article], settings: Settings, *, progress: Track | None = None
 ) -> tuple[list[Article], list[Skipped]]:
     """The chosen articles, in order, with their TL;DR and key figures (new values), and the ones whose body failed.
 
@@ -160,7 +154,7 @@ def summarize_articles(
     done, todo = scan_cache.summaries_from_cache(wanted, settings)
     made: list[Article] = []
     failed: list[Skipped] = []
-    for art in track(todo, len(todo), "Summarizing", enabled=progress):
+    for art in (progress or untracked)(todo, len(todo), "Summarizing"):
         try:
             body = art.body if art.body is not None else load_body(art)
         except (ArticleError, OSError, UnicodeDecodeError) as exc:
@@ -185,7 +179,7 @@ def build_issue(
     number: int | None = None,
     note: str | None = None,
     issue_id: str | None = None,
-    progress: bool | None = None,
+    progress: Track | None = None,
     explain: bool = False,
     updated_since: datetime | None = None,
 ) -> BuildResult:
@@ -269,171 +263,6 @@ def _preview_message(issue: Issue, rendered: RenderedEmail, settings: Settings) 
     return factory.build("reader@example.com")
 
 
-
-# --- the send: recipients, the outbox, the lock and the renderer, handed to the sender -------------------
-
-Clock = Callable[[], float]  # unix seconds
-
-
-def recipients_for_schedule(settings: Settings) -> RecipientList:
-    """The recipients CSV named by `mail.recipients` (read relative to config.yaml)."""
-    if not settings.mail.recipients:
-        raise DigestError(
-            "schedule.action is send but mail.recipients is not set",
-            hint="set mail.recipients to a CSV with an `email` column",
-        )
-    return collect_recipients(csv_path=settings.path(settings.mail.recipients))
-
-
-def check_state(settings: Settings, *, state_reset: bool, now: datetime) -> None:
-    """Refuse to send from a state file that lost sends the manifests record (see state.db)."""
-    check_state_continuity(settings, state_reset=state_reset, now=now)
-
-
-def send_issue(
-    settings: Settings,
-    issue: Issue,
-    recipients: RecipientList | Iterable[Recipient | str],
-    *,
-    dry_run: bool = False,
-    progress: ProgressFactory | None = None,
-    resend_ambiguous: bool = True,
-    retry_failed: bool = False,
-    stop_event: threading.Event | None = None,
-    backend: Backend | Callable[[], Backend] | None = None,
-    render: sender.RenderFn | None = None,
-    env: Mapping[str, str] | None = None,
-    now: datetime | None = None,
-    clock: Clock = time.time,
-    fsync: bool = True,
-) -> SendReport:
-    """Send `issue` to each recipient at most once through the outbox (see delivery/sender.py).
-
-    `backend`: None for SMTP from `settings.smtp` (one connection per worker); a Backend
-    instance (one worker); or a zero-argument factory (one per worker). `env` holds the
-    secrets (DIGEST_SMTP_PASSWORD, DIGEST_UNSUBSCRIBE_SECRET): the CLI passes the environment,
-    None means none. `progress` makes what the send shows (None: nothing); `now` is the
-    messages' Date (default: `clock`). `fsync=False` trades safety against a power cut for speed.
-    """
-    env = {} if env is None else env
-    if dry_run:
-        states: dict[str, tuple[str, int]] = {}
-        if settings.state_path.exists():
-            outbox = Outbox.open(settings.state_path, clock=clock)
-            try:
-                states = outbox.states(issue.issue_id)
-            finally:
-                outbox.close()
-        return sender.plan_send(
-            settings, issue, recipients, states, resend_ambiguous=resend_ambiguous, retry_failed=retry_failed
-        )
-    secret = unsubscribe_secret(settings, env)  # a token URL without DIGEST_UNSUBSCRIBE_SECRET: refused before anything
-    single = backend if isinstance(backend, Backend) else None
-    make_backend: Callable[[], Backend]
-    if backend is None:
-        password = smtp_password(env)
-        make_backend = lambda: SmtpBackend(settings.smtp, password)  # noqa: E731
-    elif isinstance(backend, Backend):
-        make_backend = lambda: backend  # noqa: E731
-    else:
-        make_backend = backend
-    path = settings.state_path
-    with _issue_lock(path, issue.issue_id):
-        return sender.send_issue(
-            settings, issue, recipients,
-            open_outbox=lambda: Outbox.open(path, clock=clock, fsync=fsync),
-            render=render or render_issue, make_backend=make_backend, single_backend=single, secret=secret,
-            now=now or datetime.fromtimestamp(clock(), timezone.utc), clock=clock,
-            progress=progress or quiet_progress,
-            record_start=lambda: record_send(settings, issue.issue_id),  # the manifest outlives the state file
-            resend_ambiguous=resend_ambiguous, retry_failed=retry_failed, stop_event=stop_event,
-        )
-
-
-@contextmanager
-def _issue_lock(state_path: Path, issue_id: str) -> Iterator[None]:
-    """One `digest send` per issue at a time: a second would take the first's rows in flight for ambiguous."""
-    lock = send_lock_path(state_path, issue_id)
-    try:
-        held = exclusive_lock(lock)
-        held.__enter__()
-    except AnotherRunHoldsTheLock:
-        raise DeliveryError(
-            f"issue {issue_id} is already being sent by another digest process (lock {lock})",
-            hint="wait for it to finish; `digest status` shows its progress",
-        ) from None
-    try:
-        yield
-    finally:
-        held.__exit__(None, None, None)
-
-
-@dataclass
-class SentIssue:
-    """A send and, once it is complete, the issue's page in the site's archive."""
-
-    report: SendReport
-    archived: Path | None = None
-
-
-def send_built_issue(
-    settings: Settings,
-    issue: Issue | str,
-    recipients: RecipientList,
-    *,
-    dry_run: bool = False,
-    progress: ProgressFactory | None = None,
-    resend_ambiguous: bool = True,
-    retry_failed: bool = False,
-    stop_event: threading.Event | None = None,
-    env: Mapping[str, str] | None = None,
-    clock: Clock = time.time,
-) -> SentIssue:
-    """Send a built issue (loaded, or its id: its manifest in the out folder), then archive it once complete.
-
-    What `digest send` and the schedule both do; resumes where an earlier run stopped. Raises
-    DeliveryError when the server cannot be reached at all.
-    """
-    loaded = load_issue(settings, issue) if isinstance(issue, str) else issue
-    report = send_issue(
-        settings, loaded, recipients, dry_run=dry_run, progress=progress, resend_ambiguous=resend_ambiguous,
-        retry_failed=retry_failed, stop_event=stop_event, env=env, clock=clock,
-    )
-    archived = archive_sent_issue(settings, loaded.issue_id) if report.complete and not dry_run else None
-    return SentIssue(report, archived)
-
-
-@dataclass
-class SendStatus:
-    """What `digest status` shows: the schedule's recent ticks, the outbox's issues, one issue's rows not sent."""
-
-    ticks: list[dict[str, object]] = field(default_factory=list)
-    tick_progress: dict[str, str] = field(default_factory=dict)  # issue id -> how far its send got
-    summaries: list[IssueSummary] = field(default_factory=list)
-    not_sent: list[Mapping[str, object]] = field(default_factory=list)
-
-
-def send_status(settings: Settings, issue_id: str | None, *, clock: Clock = time.time) -> SendStatus:
-    """Read what the state database recorded (the caller checks it exists: reading creates it)."""
-    status = SendStatus()
-    if not issue_id:
-        with ScheduleState(settings.state_path, clock=clock) as state:
-            status.ticks = state.recent(10)
-            # An unfinished or given-up send: how far it got, read now from the outbox.
-            status.tick_progress = {
-                str(t["issue_id"]): send_progress(state.conn, str(t["issue_id"])) for t in status.ticks
-                if t["issue_id"] and (t["outcome"] in ("unfinished", "gave-up") or str(t["outcome"]).startswith("failed-at"))
-            }
-    conn = connect(settings.state_path)
-    try:
-        status.summaries = outbox_summary(conn, issue_id)
-        if issue_id:
-            status.not_sent = list(Outbox(conn, clock=clock).rows(issue_id, NOT_SENT_STATES))
-    finally:
-        conn.close()
-    return status
-
-
 # --- the schedule's build: one tick's issue ---------------------------------------------------------------
 
 
@@ -447,7 +276,7 @@ def build_tick_issue(
     carried: Mapping[str, int | str],
     updated_since: datetime | None,
     skip_empty: bool,
-    progress: bool | None = None,
+    progress: Track | None = None,
     explain: bool = False,
 ) -> BuildResult:
     """Build and write the issue of a scheduled tick; `result.files` is empty when it was empty and skipped.
