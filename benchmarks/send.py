@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -125,7 +126,8 @@ def main() -> None:
             issue = sample_issue(settings)
             recipients = [f"reader{i:05d}@example.org" for i in range(args.recipients)]
             factory = MessageFactory(
-                settings, issue.issue_id, render_issue(issue, settings, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER)
+                settings, issue.issue_id, render_issue(issue, settings, unsubscribe_url=UNSUBSCRIBE_PLACEHOLDER),
+                date=datetime.now(timezone.utc), secret=b"bench",
             )
             data = factory.build(recipients[0])
             print(

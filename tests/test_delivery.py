@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import os
 import re
+from datetime import datetime, timezone
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -29,6 +30,7 @@ from digest.errors import DigestError
 from digest.models import RenderedEmail
 from digest.pipeline import send_issue
 
+WHEN = datetime(2025, 7, 7, 8, 0, tzinfo=timezone.utc)  # the messages' Date
 ISSUE_ID = "2025-07-01_2025-07-08"
 SECRET_ENV = {"DIGEST_UNSUBSCRIBE_SECRET": "s3cret"}
 
@@ -54,7 +56,7 @@ def token(address: str, secret: bytes = b"s3cret") -> str:
 def test_message_has_every_header_a_mailbox_provider_expects(tmp_path: Path) -> None:
     """From, To, Subject, Date, Message-ID, MIME-Version, List-Id, List-Unsubscribe(-Post) are all there."""
     settings = delivery_settings(tmp_path)
-    msg = build_message(ISSUE_ID, rendered(), settings, "Ann@Example.org", secret=b"s3cret")
+    msg = build_message(ISSUE_ID, rendered(), settings, "Ann@Example.org", date=WHEN, secret=b"s3cret")
     for name in ("From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "List-Id", "List-Unsubscribe"):
         assert msg[name], name
     assert msg["From"].addresses[0].addr_spec == "digest@news.example.com"
@@ -73,10 +75,14 @@ def test_message_has_every_header_a_mailbox_provider_expects(tmp_path: Path) -> 
 def test_message_id_is_derived_from_issue_and_recipient(tmp_path: Path) -> None:
     """The same (issue, recipient) always gets the same Message-ID, whatever the run or the letter case."""
     settings = delivery_settings(tmp_path)
-    one = build_message(ISSUE_ID, rendered(), settings, "ann@example.org")["Message-ID"]
-    again = build_message(ISSUE_ID, rendered("Other"), settings, "ANN@example.org")["Message-ID"]
-    other = build_message(ISSUE_ID, rendered(), settings, "bo@example.org")["Message-ID"]
-    next_issue = build_message("2025-07-08_2025-07-15", rendered(), settings, "ann@example.org")["Message-ID"]
+    one = build_message(ISSUE_ID, rendered(), settings, "ann@example.org", date=WHEN, secret=b"s3cret")["Message-ID"]
+    again = build_message(
+        ISSUE_ID, rendered("Other"), settings, "ANN@example.org", date=WHEN, secret=b"s3cret"
+    )["Message-ID"]
+    other = build_message(ISSUE_ID, rendered(), settings, "bo@example.org", date=WHEN, secret=b"s3cret")["Message-ID"]
+    next_issue = build_message(
+        "2025-07-08_2025-07-15", rendered(), settings, "ann@example.org", date=WHEN, secret=b"s3cret"
+    )["Message-ID"]
     assert one == again
     assert len({one, other, next_issue}) == 3
     assert re.fullmatch(r"<[0-9a-f]{24}\.2025-07-01_2025-07-08@news\.example\.com>", one)
@@ -85,7 +91,7 @@ def test_message_id_is_derived_from_issue_and_recipient(tmp_path: Path) -> None:
 def test_each_part_carries_the_recipients_own_unsubscribe_link(tmp_path: Path) -> None:
     """The text part has the URL as is; the HTML part has it HTML-escaped; other recipients get other tokens."""
     settings = delivery_settings(tmp_path)
-    factory = MessageFactory(settings, ISSUE_ID, rendered(), secret=b"s3cret")
+    factory = MessageFactory(settings, ISSUE_ID, rendered(), date=WHEN, secret=b"s3cret")
     for address in ("ann@example.org", "bo@example.net"):
         msg = parse_message(factory.build(address))
         url = f"https://news.example.com/unsubscribe?t={token(address)}&e={address}"
@@ -102,10 +108,12 @@ def test_secret_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest.M
     with pytest.raises(DigestError, match="DIGEST_UNSUBSCRIBE_SECRET"):
         unsubscribe_secret(settings, os.environ)
     derived = hashlib.sha256(b"digest-unsubscribe\0" + settings.site.base_url.encode()).digest()
-    preview = MessageFactory(settings, ISSUE_ID, rendered()).link_for("ann@example.org")
+    preview = MessageFactory(settings, ISSUE_ID, rendered(), date=WHEN, secret=None).link_for("ann@example.org")
     assert token("ann@example.org", derived) not in preview
     monkeypatch.setenv("DIGEST_UNSUBSCRIBE_SECRET", "s3cret")
-    keyed = MessageFactory(settings, ISSUE_ID, rendered()).link_for("ann@example.org")
+    keyed = MessageFactory(
+        settings, ISSUE_ID, rendered(), date=WHEN, secret=unsubscribe_secret(settings, os.environ)
+    ).link_for("ann@example.org")
     assert token("ann@example.org") in keyed
 
 
@@ -113,7 +121,8 @@ def test_a_newline_in_a_title_never_becomes_a_header(tmp_path: Path) -> None:
     """CR/LF in the subject (from an article title) is flattened: no Bcc header appears."""
     settings = delivery_settings(tmp_path)
     evil = rendered(subject="Big news\r\nBcc: victim@example.com\nX-Evil: 1")
-    data = MessageFactory(settings, ISSUE_ID, evil).build("ann@example.org", name="Ann\r\nCc: x@example.com")
+    factory = MessageFactory(settings, ISSUE_ID, evil, date=WHEN, secret=b"s3cret")
+    data = factory.build("ann@example.org", name="Ann\r\nCc: x@example.com")
     msg = parse_message(data)
     assert msg["Bcc"] is None and msg["Cc"] is None and msg["X-Evil"] is None
     assert msg["Subject"] == "Big news Bcc: victim@example.com X-Evil: 1"
@@ -134,7 +143,9 @@ def test_bodies_decode_to_exactly_the_rendered_text(tmp_path: Path, text: str) -
     """Whatever the encoding chosen, each part decodes to the rendered text with the link filled in, lines <= 76."""
     settings = delivery_settings(tmp_path)
     body = f"{text}\nHi {NAME_PLACEHOLDER}!\nUnsubscribe: {UNSUBSCRIBE_PLACEHOLDER}\nEnd"
-    factory = MessageFactory(settings, ISSUE_ID, rendered(text=body, html=f"<p>{body}</p>"), secret=b"s3cret")
+    factory = MessageFactory(
+        settings, ISSUE_ID, rendered(text=body, html=f"<p>{body}</p>"), date=WHEN, secret=b"s3cret"
+    )
     data = factory.build("ann@example.org", name="Zoë & Co")
     msg = parse_message(data)
     link = f"https://news.example.com/unsubscribe?t={token('ann@example.org')}&e=ann@example.org"

@@ -28,6 +28,7 @@ from digest.delivery.message import MessageFactory
 from digest.models import RenderedEmail
 from digest.render.check import check_issue_html
 
+WHEN = datetime(2025, 7, 7, 8, 0, tzinfo=timezone.utc)  # the messages' Date
 ISSUE_ID = "2025-07-01_2025-07-08"
 # The cases of issue 10: a title that decodes to a Reply-To header, a name that decodes to a Bcc.
 REPLY_TO_TITLE = "Weekly =?utf-8?b?DQpSZXBseS1UbzogcGhpc2hAZXZpbC5leGFtcGxl?="
@@ -116,7 +117,7 @@ def make_factory(tmp_path: Path, subject: str) -> MessageFactory:
         text="Hello\nUnsubscribe: https://unsubscribe.digest.invalid/TOKEN\n",
         html="<html><body><p>Hello</p></body></html>",
     )
-    return MessageFactory(delivery_settings(tmp_path), ISSUE_ID, rendered, secret=b"s3cret")
+    return MessageFactory(delivery_settings(tmp_path), ISSUE_ID, rendered, date=WHEN, secret=b"s3cret")
 
 
 def assert_sound(data: bytes, subject: str, name: str | None, address: str = "ann@example.org") -> None:
@@ -173,7 +174,8 @@ def test_bidi_controls_are_removed_from_subject_and_names(tmp_path: Path) -> Non
     """A right-to-left override in a title or a name is not in the Subject, To or From received."""
     settings = delivery_settings(tmp_path, smtp={"sender": "Digest \u202eevil\u202c <digest@news.example.com>"})
     rendered = RenderedEmail(subject="Invoice \u202egpj.exe\u202c ready", text="Hi\n", html="<p>Hi</p>")
-    data = MessageFactory(settings, ISSUE_ID, rendered, secret=b"k").build("ann@example.org", "Ann \u2067\u200fX")
+    factory = MessageFactory(settings, ISSUE_ID, rendered, date=WHEN, secret=b"k")
+    data = factory.build("ann@example.org", "Ann \u2067\u200fX")
     msg = BytesParser(policy=policy.default).parsebytes(data)
     for value in (str(msg["Subject"]), msg["To"].addresses[0].display_name, msg["From"].addresses[0].display_name):
         assert not set(value) & set(BIDI), repr(value)

@@ -206,7 +206,7 @@ def _sent_record(path: Path) -> dict[str, Any] | None:
     return sent if isinstance(sent, dict) else None
 
 
-def record_send(settings: Settings, issue_id: str, when: datetime | None = None) -> None:
+def record_send(settings: Settings, issue_id: str, when: datetime) -> None:
     """Note in the issue's manifest that a send of it started, and with which state file.
 
     The outbox in the state file is what keeps a rerun from sending twice; this note outlives
@@ -215,7 +215,7 @@ def record_send(settings: Settings, issue_id: str, when: datetime | None = None)
     all the same.
     """
     path = settings.out_dir / f"{issue_id}.json"
-    now = (when or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat(timespec="seconds")
+    now = when.astimezone(timezone.utc).isoformat(timespec="seconds")
     try:
         data = read_manifest(path)
         earlier = data.get("sent")

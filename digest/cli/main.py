@@ -149,7 +149,7 @@ def build(
         if as_json:
             click.echo(json.dumps({"issue_id": None, "files": {}, "articles": []}))
         return
-    files = write_issue(result, settings)
+    files = write_issue(result, settings, now=datetime.now(timezone.utc))
     assert result.rendered is not None
     for warning in result.rendered.warnings:
         click.echo(f"Warning: {warning}", err=True)

@@ -11,7 +11,7 @@ import json
 import queue
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,7 @@ def rebuild(config_path: str | None, content_dir: str | None, out_dir: str | Non
         )
         if not result.issue.articles:
             return f"issue {manifest['issue_id']}: no articles any more; kept the last build"
-        write_issue(result, settings)
+        write_issue(result, settings, now=datetime.now(timezone.utc))
         return f"rebuilt {manifest['issue_id']} ({len(result.issue.articles)} articles)"
     except DigestError as exc:
         return f"Error: {exc.message}"

@@ -35,13 +35,12 @@ import binascii
 import hashlib
 import hmac
 import html as html_mod
-import os
 import re
 import secrets
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
@@ -311,18 +310,16 @@ class MessageFactory:
         issue_id: str,
         rendered: RenderedEmail,
         *,
-        date: datetime | None = None,
-        secret: bytes | None = None,
+        date: datetime,
+        secret: bytes | None,
         ensure_link: bool = True,
         slots: Slots = DEFAULT_SLOTS,
     ) -> None:
-        """`ensure_link` adds an unsubscribe line to a body that lacks the slot. `secret` None: from the
-        environment, else tokens read `no-secret-set` (a preview; the sender refuses without one)."""
+        """`date` is the messages' Date; `secret` keys the unsubscribe tokens (None: tokens read
+        `no-secret-set`, as in a preview; the sender refuses to start without one). `ensure_link`
+        adds an unsubscribe line to a body that lacks the slot."""
         self.settings = settings
         self.issue_id = issue_id
-        if secret is None:
-            env_secret = os.environ.get(SECRET_ENV, "")
-            secret = env_secret.encode("utf-8") if env_secret.strip() else None
         self.secret = secret
         self.slots = slots
         sender_name, sender_addr = parseaddr(clean_header(settings.smtp.sender))
@@ -335,7 +332,7 @@ class MessageFactory:
         self._text = _Body("text/plain", text, slots, escape=False)
         self._html = _Body("text/html", html, slots, escape=True)
         self._subject = clean_header(rendered.subject)
-        when = date or datetime.now(timezone.utc)
+        when = date
         host = urlsplit(settings.site.base_url).hostname or self.domain
         self.boundary = f"=_digest_{uuid.uuid5(uuid.NAMESPACE_URL, issue_id + str(when.timestamp())).hex}"
         self._head = b"".join(
@@ -403,9 +400,9 @@ def build_message(
     settings: Settings,
     recipient: str,
     *,
+    date: datetime,
+    secret: bytes | None,
     name: str | None = None,
-    date: datetime | None = None,
-    secret: bytes | None = None,
 ) -> EmailMessage:
     """One recipient's message as an EmailMessage (for previews and tests; sending uses the factory).
 

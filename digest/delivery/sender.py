@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -106,7 +105,7 @@ class _Run:
     def __init__(
         self, settings: Settings, issue_id: str, run_id: str, factories: dict[tuple[TopicKey, bool], MessageFactory],
         make_backend: Callable[[], Backend], open_outbox: OpenOutbox, clock: Clock, stop: threading.Event,
-        progress: SendProgress,
+        progress: SendProgress, limiter: RateLimiter,
     ) -> None:
         self.settings = settings
         self.issue_id = issue_id
@@ -117,7 +116,7 @@ class _Run:
         self.clock = clock
         self.stop = stop
         self.progress = progress
-        self.limiter = RateLimiter(settings.smtp.rate)
+        self.limiter = limiter
         self.sent_now = 0
         self.errors: list[str] = []
         self._lock = threading.Lock()
@@ -274,6 +273,7 @@ def send_issue(
     secret: bytes | None,
     now: datetime,
     clock: Clock,
+    monotonic: Clock,
     progress: ProgressFactory,
     record_start: Callable[[], None],
     single_backend: Backend | None = None,
@@ -291,7 +291,7 @@ def send_issue(
     `retry_failed` puts permanent failures back in the queue. Raises DeliveryError, with
     nothing recorded as sent, when the first connection cannot be opened or logged in.
     """
-    started = time.monotonic()
+    started = monotonic()
     stop = stop_event or threading.Event()
     listed = _as_recipients(recipients)
     report = SendReport(issue.issue_id, problems=list(listed.problems))
@@ -317,7 +317,10 @@ def send_issue(
                 raise
             workers = 1 if single_backend is not None else max(1, min(settings.smtp.connections, len(todo)))
             shown = progress(issue.issue_id, len(todo))
-            run = _Run(settings, issue.issue_id, run_id, factories, make_backend, open_outbox, clock, stop, shown)
+            run = _Run(
+                settings, issue.issue_id, run_id, factories, make_backend, open_outbox, clock, stop, shown,
+                RateLimiter(settings.smtp.rate, monotonic),
+            )
             try:
                 _run_workers(run, first, workers, stop)
             finally:
@@ -328,7 +331,7 @@ def send_issue(
     finally:
         outbox.close()
     report.stopped = stop.is_set()
-    report.elapsed = time.monotonic() - started
+    report.elapsed = monotonic() - started
     return report
 
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import threading
-import time
+from collections.abc import Callable
 
 
 class RateLimiter:
     """At most `rate` claims per second across all workers (0: unlimited)."""
 
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float, monotonic: Callable[[], float]) -> None:
         self.interval = 1.0 / rate if rate > 0 else 0.0
-        self._next = time.monotonic()
+        self.monotonic = monotonic
+        self._next = monotonic()
         self._lock = threading.Lock()
 
     def wait(self, stop: threading.Event) -> bool:
@@ -19,8 +20,8 @@ class RateLimiter:
         if not self.interval:
             return not stop.is_set()
         with self._lock:
-            now = time.monotonic()
+            now = self.monotonic()
             slot = max(self._next, now)
             self._next = slot + self.interval
-        delay = slot - time.monotonic()
+        delay = slot - self.monotonic()
         return not stop.wait(delay) if delay > 0 else not stop.is_set()

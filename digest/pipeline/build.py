@@ -227,8 +227,10 @@ def render(result: BuildResult, settings: Settings) -> RenderedEmail:
     return rendered
 
 
-def write_issue(result: BuildResult, settings: Settings) -> dict[str, Path]:
-    """Write the issue's .html, .txt, .eml and .json into the out folder, then refresh the archive."""
+def write_issue(result: BuildResult, settings: Settings, *, now: datetime) -> dict[str, Path]:
+    """Write the issue's .html, .txt, .eml and .json into the out folder, then refresh the archive.
+
+    `now` is the Date of the .eml preview (the CLI or the runner reads the clock)."""
     rendered = result.rendered or render(result, settings)
     out = settings.out_dir
     out.mkdir(parents=True, exist_ok=True)
@@ -241,7 +243,7 @@ def write_issue(result: BuildResult, settings: Settings) -> dict[str, Path]:
     }
     write_atomic(files["html"], rendered.html)
     write_atomic(files["text"], rendered.text)
-    write_atomic(files["eml"], _preview_message(issue, rendered, settings))  # bytes: CRLF as on the wire
+    write_atomic(files["eml"], _preview_message(issue, rendered, settings, now))  # bytes: CRLF as on the wire
     reasons = {d.path: d.reason for d in result.decisions if d.selected}
     manifest = issue_to_manifest(issue, rendered.subject, {k: p.name for k, p in files.items()}, reasons)
     write_manifest(files["manifest"], manifest)
@@ -256,10 +258,11 @@ def refresh_archive(out_dir: Path, settings: Settings) -> None:
     write_archive(out_dir, index_html, feed_xml)
 
 
-def _preview_message(issue: Issue, rendered: RenderedEmail, settings: Settings) -> bytes:
+def _preview_message(issue: Issue, rendered: RenderedEmail, settings: Settings, now: datetime) -> bytes:
     """The complete MIME message, as a subscriber would get it, to open in a mail client."""
     # Built by the same factory `digest send` uses, so the preview is exactly what goes out.
-    factory = MessageFactory(settings, issue.issue_id, rendered, ensure_link=False)
+    # No secret: a preview's unsubscribe link carries no valid token.
+    factory = MessageFactory(settings, issue.issue_id, rendered, date=now, secret=None, ensure_link=False)
     return factory.build("reader@example.com")
 
 
@@ -276,6 +279,7 @@ def build_tick_issue(
     carried: Mapping[str, int | str],
     updated_since: datetime | None,
     skip_empty: bool,
+    now: datetime,
     progress: Track | None = None,
     explain: bool = False,
 ) -> BuildResult:
@@ -295,5 +299,5 @@ def build_tick_issue(
             return result
         note = result.issue.note or labels_for(settings.site.language)["nothing_new"]
         result.issue = dataclasses.replace(result.issue, note=note)
-    write_issue(result, settings)
+    write_issue(result, settings, now=now)
     return result

@@ -103,14 +103,15 @@ def send_issue(
     else:
         make_backend = backend
     path = settings.state_path
+    when = now or datetime.fromtimestamp(clock(), timezone.utc)
     with _issue_lock(path, issue.issue_id):
         return sender.send_issue(
             settings, issue, recipients,
             open_outbox=lambda: Outbox.open(path, clock=clock, fsync=fsync),
             render=render or render_issue, make_backend=make_backend, single_backend=single, secret=secret,
-            now=now or datetime.fromtimestamp(clock(), timezone.utc), clock=clock,
+            now=when, clock=clock, monotonic=time.monotonic,
             progress=progress or quiet_progress,
-            record_start=lambda: record_send(settings, issue.issue_id),  # the manifest outlives the state file
+            record_start=lambda: record_send(settings, issue.issue_id, when),  # the manifest outlives the state file
             resend_ambiguous=resend_ambiguous, retry_failed=retry_failed, stop_event=stop_event,
         )
 

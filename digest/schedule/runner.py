@@ -159,7 +159,8 @@ def _build_for_tick(settings: Settings, state: ScheduleState, key: str, tick: da
     result = pipeline.build_tick_issue(
         settings, select_since=select_since, stated_since=stated_since, tick=tick, number=number,
         carried=state.carried(), updated_since=previous if sched.show_updates and previous else None,
-        skip_empty=sched.when_empty == "skip", progress=run.progress, explain=log.isEnabledFor(logging.DEBUG),
+        skip_empty=sched.when_empty == "skip", now=datetime.now(timezone.utc), progress=run.progress,
+        explain=log.isEnabledFor(logging.DEBUG),
     )
     for skipped in result.skipped:
         log.warning("%s: %s", skipped.path, skipped.reason)
