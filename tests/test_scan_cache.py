@@ -330,6 +330,46 @@ def test_the_scan_summarizes_nothing_and_the_pipeline_only_the_chosen(
     assert pipeline.summarize_articles(chosen, settings) == (summarized, []) and len(made) == 2  # warm: cached
 
 
+def test_explain_gives_far_files_their_date_and_near_files_their_real_reason(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--explain reads the front matter of the files near the range only; every file still gets its reason,
+    the same cold, warm, and after a plain build left date-only rows."""
+    since, until = DAY, DAY + timedelta(days=7)
+    write_article(site, "old-draft", DAY - timedelta(days=400), draft=True)  # far: its date is the reason
+    write_article(site, "later", DAY + timedelta(days=90))
+    write_article(site, "eve-draft", DAY - timedelta(days=1), draft=True)  # near: read in full
+    write_article(site, "in-draft", DAY + timedelta(days=2), draft=True)
+    write_article(site, "in", DAY + timedelta(days=3))
+    section = site / "content" / "posts" / "_index.md"
+    section.write_text("---\ntitle: Posts\ndate: 2020-01-01\n---\n", encoding="utf-8")  # never an article
+    settings = settings_for(site)
+    read: list[str] = []
+    real = scan_files.read_article
+    monkeypatch.setattr(scan_files, "read_article", lambda src, *a: read.append(src.name) or real(src, *a))
+
+    def explained() -> dict[str, str]:
+        result = pipeline.build_issue(settings, since, until, explain=True)
+        assert [a.path for a in result.issue.articles] == ["posts/in.md"]
+        return {d.path: ("+ " if d.selected else "- ") + d.reason for d in result.decisions}
+
+    cold = explained()
+    assert cold == {
+        "posts/eve-draft.md": "- draft",
+        "posts/in-draft.md": "- draft",
+        "posts/in.md": f"+ dated {(DAY + timedelta(days=3)).isoformat()}, in range",
+        "posts/later.md": f"- outside the range (dated {(DAY + timedelta(days=90)).isoformat()})",
+        "posts/old-draft.md": f"- outside the range (dated {(DAY - timedelta(days=400)).isoformat()})",
+    }
+    assert "old-draft.md" not in read and "later.md" not in read and "in-draft.md" in read
+    assert explained() == cold  # warm: from the cache
+    shutil.rmtree(site / ".digest")
+    pipeline.build_issue(settings, since, until)  # a plain build leaves date-only rows
+    assert explained() == cold
+    pipeline.scan_content(settings)  # the whole folder read in full: far articles cached as articles
+    assert explained() == cold
+
+
 def test_content_imports_no_other_stage() -> None:
     """Importing every content module loads no summarize, render, state, delivery, archive or cli module."""
     code = (

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sitegen import settings_for, write_article, write_config
 
+from digest import pipeline
 from digest.cron import cron_trigger
 from digest.schedule.runner import run_tick
 from digest.schedule.ticks import last_tick, next_ticks
@@ -243,6 +244,27 @@ def test_lastmod_after_carrying_lists_the_article_as_updated_not_again(tmp_path:
                   lastmod=(MONDAY + timedelta(days=2)).isoformat())
     write_article(tmp_path, "fresh", MONDAY + timedelta(days=3))
     second = run_tick(settings, MONDAY + timedelta(days=7, minutes=1))
+    assert carried_by_issue(tmp_path)[second.issue_id] == {"posts/fresh.md"}
+    text = (tmp_path / "issues" / f"{second.issue_id}.txt").read_text(encoding="utf-8")
+    assert "Updated since we wrote about them" in text and "The edited story" in text
+
+
+@pytest.mark.parametrize("between", ["nothing", "a plain build", "a scan of the whole folder"])
+def test_an_update_is_found_when_the_carried_article_is_far_before_the_window(tmp_path: Path, between: str) -> None:
+    """show_updates finds the lastmod of an article carried long before the selection window, whether its
+    file is read anew, was left as a date-only row by a build of another range, or is cached in full."""
+    write_config(tmp_path, schedule={"show_updates": True, "lookback_days": 1})
+    settings = settings_for(tmp_path)
+    write_article(tmp_path, "edited", MONDAY - timedelta(days=5), title="The edited story")
+    run_tick(settings, MONDAY + timedelta(minutes=1))
+    write_article(tmp_path, "edited", MONDAY - timedelta(days=5), title="The edited story",
+                  lastmod=(MONDAY + timedelta(days=2)).isoformat())
+    write_article(tmp_path, "fresh", MONDAY + timedelta(days=3))
+    if between == "a plain build":
+        pipeline.scan_content(settings, since=MONDAY + timedelta(days=1), until=MONDAY + timedelta(days=7))
+    elif between == "a scan of the whole folder":
+        pipeline.scan_content(settings)
+    second = run_tick(settings, MONDAY + timedelta(days=7, minutes=1))  # selects from the day before MONDAY on
     assert carried_by_issue(tmp_path)[second.issue_id] == {"posts/fresh.md"}
     text = (tmp_path / "issues" / f"{second.issue_id}.txt").read_text(encoding="utf-8")
     assert "Updated since we wrote about them" in text and "The edited story" in text

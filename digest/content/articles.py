@@ -48,8 +48,7 @@ def read_article(source: Path, content_dir: Path, settings: Settings) -> Article
     Raises ArticleError with a one-line reason when the file tried to be an article and failed.
     """
     rel = _relative(source, content_dir)
-    parts = rel.split("/")
-    if parts[-1] in SECTION_PAGES or "_drafts" in parts[:-1]:
+    if never_an_article(rel):
         return None
     try:
         head = read_front_matter(source)
@@ -60,6 +59,12 @@ def read_article(source: Path, content_dir: Path, settings: Settings) -> Article
     if head is None:
         return None
     return _build(article_path(rel), source, head.data, head.body, settings)
+
+
+def never_an_article(rel: str) -> bool:
+    """Whether the file at `rel` (relative, POSIX) is left out by its name alone: a section page or a Jekyll draft."""
+    parts = rel.split("/")
+    return parts[-1] in SECTION_PAGES or "_drafts" in parts[:-1]
 
 
 def load_body(article: Article) -> str:

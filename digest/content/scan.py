@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from digest.config import Settings
-from digest.content.articles import read_article
+from digest.content.articles import never_an_article, read_article
 from digest.content.date_line import QUICK_BYTES, far_outside, timestamp_in
 from digest.content.walk import article_path, signature, walk
 from digest.errors import ArticleError
@@ -49,6 +49,9 @@ class Window:
     def holds(self, ts: float | None) -> bool:
         return ts is not None and self.low <= ts < self.high
 
+    def widened(self, seconds: float) -> Window:
+        return Window(self.low - seconds, self.high + seconds)
+
     @property
     def bounded(self) -> bool:
         return self.low > float("-inf") or self.high < float("inf")
@@ -56,11 +59,16 @@ class Window:
 
 @dataclass(frozen=True)
 class ReadJob:
-    """What every file read needs besides its path; sent once to each worker."""
+    """What every file read needs besides its path; sent once to each worker.
+
+    `full`: files (relative paths) to read in full even when their date line puts them far outside
+    the window, because the caller needs more than their date (say, the lastmod of carried articles).
+    """
 
     content_dir: Path
     settings: Settings
     window: Window = Window()
+    full: frozenset[str] = frozenset()
 
     @property
     def root(self) -> str:
@@ -90,7 +98,8 @@ def read_row(rel: str, job: ReadJob) -> Row:
 
     Never raises: a bad file is a SKIPPED row with a one-line reason.
     """
-    if job.window.bounded:
+    # A section page or a Jekyll draft is never an article, whatever its date: no date-only row for it.
+    if job.window.bounded and rel not in job.full and not never_an_article(rel):
         quick = _date_only_row(rel, job)
         if quick is not None:
             return quick

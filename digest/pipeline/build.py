@@ -7,7 +7,7 @@ import logging
 import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from itertools import chain
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -23,11 +23,11 @@ from digest.config import Settings, folder_problem
 from digest.content.articles import load_body
 from digest.content.date_line import MARGIN_SECONDS
 from digest.content.scan import ReadJob, Window, read_rows
-from digest.content.walk import walk
+from digest.content.walk import article_path, walk
 from digest.delivery.message import MessageFactory
 from digest.errors import ArticleError, DigestError
 from digest.files import write_atomic
-from digest.models import ARTICLE, Article, Issue, RenderedEmail, ScanRow, Skipped
+from digest.models import ARTICLE, DATE_ONLY, Article, Issue, RenderedEmail, ScanRow, Skipped
 from digest.render.archive_page import render_archive
 from digest.render.i18n import labels_for
 from digest.render.issue import RENDER_MODULES, issue_as_rendered, render_issue, render_reads, template_folders
@@ -64,6 +64,17 @@ class BuildResult:
     scanned: int = 0
 
 
+@dataclass
+class ContentScan:
+    """What a scan found: the articles asked for, every file that failed, how it went, and (only when
+    asked, for --explain) the date of every other article file, far outside the range, by article path."""
+
+    articles: list[Article]
+    skipped: list[Skipped]
+    stats: ScanStats
+    far: dict[str, float] = field(default_factory=dict)
+
+
 def scan_content(
     settings: Settings,
     *,
@@ -77,34 +88,61 @@ def scan_content(
     build; the scan cache (state/) keeps the rows it made. Articles outside the range are not
     returned: building 100,000 Article objects is most of a warm build's cost. Sorted by path.
     """
+    found = scan_range(settings, progress=progress, since=since, until=until)
+    return found.articles, found.skipped, found.stats
+
+
+def scan_range(
+    settings: Settings,
+    *,
+    progress: Track | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    near: bool = False,
+    also: Iterable[str] = (),
+) -> ContentScan:
+    """`scan_content`, and what --explain and the schedule's updates need besides.
+
+    `near`: also the articles dated within `MARGIN_SECONDS` of the range (read in full, so the
+    selection gives their real reason: a draft the day before is a draft), and in `far` the date of
+    every other article file, most known by their date line alone: a reason for every file without
+    parsing every front matter. `also`: article paths returned in full whatever their date (the
+    articles earlier issues carried, whose lastmod the schedule's updates compare).
+    """
     folder = settings.content_dir
     problem = folder_problem(folder)
     if problem:
         raise DigestError(problem, hint="set `content:` in config.yaml or pass --content")
     files, problems = walk(folder, follow_outside_links=settings.follow_outside_links)
-    job = ReadJob(folder, settings, Window.of(since, until))
-    stats = ScanStats(seen=len(files) + len(problems))
+    wanted = set(also)
+    full = frozenset(rel for rel in files if article_path(rel) in wanted) if wanted else frozenset()
+    window = Window.of(since, until)
+    job = ReadJob(folder, settings, window, full)
+    # The files the date-only rows leave out are exactly those outside the range widened by the margin.
+    keep = window.widened(MARGIN_SECONDS) if near else window
+    found = ContentScan([], [], ScanStats(seen=len(files) + len(problems)))
     try:
-        articles, skipped = _scan_with_cache(files, job, stats, progress)
+        _scan_with_cache(files, job, keep, near, found, progress)
     except sqlite3.Error as exc:
         # The build must not depend on its cache: a locked, full or damaged database means reading every file.
         log.warning("scan cache unavailable (%s): reading every file", exc)
-        stats = ScanStats(seen=stats.seen, reread=len(files), cache_used=False)
-        articles, skipped = [], []
-        batches, count, stats.workers = read_rows(sorted(files), job)
-        _keep(chain.from_iterable((progress or untracked)(batches, count, "Scanning")), job.window, articles, skipped)
-    articles.sort(key=lambda a: a.path)
-    skipped = sorted(skipped + problems, key=lambda s: s.path)
+        found = ContentScan([], [], ScanStats(seen=found.stats.seen, reread=len(files), cache_used=False))
+        batches, count, found.stats.workers = read_rows(sorted(files), job)
+        rows = chain.from_iterable((progress or untracked)(batches, count, "Scanning"))
+        _keep(rows, keep, full, found, near)
+    found.articles.sort(key=lambda a: a.path)
+    found.skipped = sorted(found.skipped + problems, key=lambda s: s.path)
+    found.far = {article_path(rel): ts for rel, ts in sorted(found.far.items())}
+    stats = found.stats
     log.info("scanned %d files: %d read, %d from the cache", stats.seen, stats.reread, stats.cached)
-    return articles, skipped, stats
+    return found
 
 
 def _scan_with_cache(
-    files: dict[str, int], job: ReadJob, stats: ScanStats, progress: Track | None
-) -> tuple[list[Article], list[Skipped]]:
-    """Read the changed files, store their rows, and take the rest from the cache."""
-    articles: list[Article] = []
-    skipped: list[Skipped] = []
+    files: dict[str, int], job: ReadJob, keep: Window, near: bool, found: ContentScan, progress: Track | None
+) -> None:
+    """Read the changed files, store their rows, and take the rest from the cache, into `found`."""
+    stats = found.stats
     conn = scan_cache.open_cache(job.settings, job.content_dir)
     try:
         todo, gone = scan_cache.changed(conn, files)
@@ -112,34 +150,45 @@ def _scan_with_cache(
         if todo or gone:
             batches, count, stats.workers = read_rows(todo, job)
             rows = scan_cache.store(conn, (progress or untracked)(batches, count, "Scanning"), gone)
-            _keep(rows, job.window, articles, skipped)
+            _keep(rows, keep, job.full, found, near=False)
         if len(todo) < len(files):
-            window = job.window
+            # Date-only rows within the margin of `keep` are read in full (none when `near`: keep has the margin).
+            margin = 0 if near else MARGIN_SECONDS
             cached, cached_skipped, reach, damaged = scan_cache.load(
-                conn, window.low, window.high, MARGIN_SECONDS, set(todo)
+                conn, keep.low, keep.high, margin, set(todo), job.full
             )
-            articles += cached
-            skipped += cached_skipped
+            found.articles += cached
+            found.skipped += cached_skipped
             # Files known by their date line alone that the range now reaches, and rows that did not decode.
             again = sorted(reach + damaged)
             if again:
                 batches, count, _ = read_rows(again, job)
                 rows = scan_cache.store(conn, (progress or untracked)(batches, count, "Scanning"))
-                _keep(rows, window, articles, skipped)
+                _keep(rows, keep, job.full, found, near=False)
                 stats.reread += len(again)
                 stats.cached -= len(again)
+        if near:
+            # Every file has its current row now: the dates of the others come from the table, none decoded.
+            found.far = scan_cache.dates_outside(conn, keep.low, keep.high)
     finally:
         conn.close()
-    return articles, skipped
 
 
-def _keep(rows: Iterable[ScanRow], window: Window, articles: list[Article], skipped: list[Skipped]) -> None:
-    """Keep the articles in the window and every skipped file of freshly read rows."""
+def _keep(rows: Iterable[ScanRow], keep: Window, full: frozenset[str], found: ContentScan, near: bool) -> None:
+    """Keep the articles in `keep` or `full` and every skipped file of freshly read rows (with `near`, the
+    dates of the other articles and date-only files)."""
     for row in rows:
-        if row.kind == ARTICLE and window.holds(row.date_ts):
-            articles.append(row.data)  # type: ignore[arg-type]  # an ARTICLE row holds an Article
+        if row.kind == ARTICLE:
+            inside = keep.holds(row.date_ts)
+            if inside or row.path in full:
+                found.articles.append(row.data)  # type: ignore[arg-type]  # an ARTICLE row holds an Article
+            if near and not inside:
+                found.far[row.path] = row.date_ts  # type: ignore[assignment]  # an ARTICLE row has a date
+        elif row.kind == DATE_ONLY:
+            if near:
+                found.far[row.path] = row.date_ts  # type: ignore[assignment]  # a DATE_ONLY row has a date
         elif isinstance(row.data, Skipped):
-            skipped.append(row.data)
+            found.skipped.append(row.data)
 
 
 def summarize_articles(
@@ -185,12 +234,21 @@ def build_issue(
 ) -> BuildResult:
     """Select and summarize the issue of [since, until); nothing is written yet."""
     topics = [t for t in topics if t.strip()]
-    # --explain wants a reason for every file, so it scans the whole folder, not the range only.
-    window = {} if explain or updated_since else {"since": since, "until": until}
-    articles, skipped, stats = scan_content(settings, progress=progress, **window)
-    chosen, decisions = select_articles(
-        articles, since, until, topics=topics, include_drafts=include_drafts, carried=carried
+    # --explain wants a reason for every file: the files far outside the range are known by their
+    # date line alone, and that date is their reason; the others go through the selection. The
+    # updates need the articles earlier issues carried, whatever their date.
+    found = scan_range(
+        settings, progress=progress, since=since, until=until, near=explain,
+        also=carried if updated_since is not None and carried else (),
     )
+    articles, skipped, stats = found.articles, found.skipped, found.stats
+    chosen, decisions = select_articles(
+        [a for a in articles if a.path not in found.far], since, until,
+        topics=topics, include_drafts=include_drafts, carried=carried,
+    )
+    decisions += [
+        Decision(path, False, f"outside the range (dated {_dated(ts, settings)})") for path, ts in found.far.items()
+    ]
     chosen, failed = summarize_articles(chosen, settings, progress=progress)
     skipped = skipped + failed
     # Articles an earlier issue carried whose lastmod moved since: listed, never carried again.
@@ -210,6 +268,15 @@ def build_issue(
     decisions += [Decision(s.path, False, f"unreadable: {s.reason}") for s in skipped]
     decisions.sort(key=lambda d: d.path)
     return BuildResult(issue, skipped, decisions, scanned=stats.seen)
+
+
+def _dated(ts: float, settings: Settings) -> str:
+    """A date-only file's date as the selection writes an article's (in the site's zone: the offset written
+    in the file, if any, is not known without its front matter)."""
+    try:
+        return datetime.fromtimestamp(ts, settings.tz).isoformat()
+    except (OverflowError, OSError, ValueError):
+        return (datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=ts)).isoformat()
 
 
 def render(result: BuildResult, settings: Settings) -> RenderedEmail:

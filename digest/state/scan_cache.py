@@ -26,6 +26,7 @@ import os
 import sqlite3
 import sys
 from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,13 +151,18 @@ def _encoded(row: ScanRow) -> tuple[object, ...]:
 
 
 def load(
-    conn: sqlite3.Connection, low: float, high: float, margin: float, fresh: set[str]
+    conn: sqlite3.Connection,
+    low: float,
+    high: float,
+    margin: float,
+    fresh: set[str],
+    wanted: AbstractSet[str] = frozenset(),
 ) -> tuple[list[Article], list[Skipped], list[str], list[str]]:
-    """The cached Articles dated in [low, high) and every cached Skipped, leaving out the `fresh` paths.
+    """The cached Articles dated in [low, high) or `wanted`, and every cached Skipped, leaving out the `fresh` paths.
 
     Also returns the paths to read in full: files known by their date line alone within `margin`
-    seconds of the range, and files whose rows did not decode (never trusted, never executed:
-    the row is replaced by what the file says now).
+    seconds of the range or `wanted`, and files whose rows did not decode (never trusted, never
+    executed: the row is replaced by what the file says now).
     """
     cur = conn.cursor()
     cur.row_factory = None  # plain tuples: sqlite3.Row costs ~1 µs a row, 0.1 s at 100,000
@@ -173,6 +179,20 @@ def load(
         )
         if path not in fresh
     ]
+    if wanted:
+        # A few paths (the articles earlier issues carried), whatever their date.
+        taken = {path for path, _, _ in rows}
+        again = set(reach)
+        for chunk in _chunks(sorted(wanted - fresh), 500):
+            marks = ",".join("?" * len(chunk))
+            for path, kind, data in cur.execute(
+                f"SELECT path, kind, data FROM scan_cache WHERE kind IN (?, ?) AND path IN ({marks})",
+                (ARTICLE, DATE_ONLY, *chunk),
+            ):
+                if kind == ARTICLE and path not in taken:
+                    rows.append((path, kind, data))
+                elif kind == DATE_ONLY and path not in again:
+                    reach.append(path)
     articles: list[Article] = []
     skipped: list[Skipped] = []
     damaged: list[str] = []
@@ -192,6 +212,20 @@ def load(
             "dropped, reading those files again", len(damaged),
         )
     return articles, skipped, reach, damaged
+
+
+def dates_outside(conn: sqlite3.Connection, low: float, high: float) -> dict[str, float]:
+    """{path: date} of the cached articles and date-only files dated outside [low, high), without decoding a row.
+
+    What `digest build --explain` says of the files far from the range: their date is their reason.
+    """
+    low, high = max(low, -1e18), min(high, 1e18)  # SQLite takes no infinities as parameters
+    cur = conn.cursor()
+    cur.row_factory = None
+    return dict(cur.execute(
+        "SELECT path, date_ts FROM scan_cache WHERE kind IN (?, ?) AND (date_ts < ? OR date_ts >= ?)",
+        (ARTICLE, DATE_ONLY, low, high),
+    ))
 
 
 def summaries_from_cache(articles: Sequence[Article], settings: Settings) -> tuple[list[Article], list[Article]]:
