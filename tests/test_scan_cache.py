@@ -607,3 +607,40 @@ def _not_a_file(entry: os.DirEntry[str]) -> str | None:
     except OSError as exc:
         return one_line(f"cannot read: {exc.strerror or exc}", 160)
     return None if stat.S_ISREG(mode) else "cannot read: not a regular file"
+
+
+def test_adding_renaming_or_editing_a_module_changes_the_code_stamps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cache is keyed on its code: a module renamed, added or edited in a stamped package changes the stamp."""
+    import importlib
+
+    from digest.state.db import code_stamps
+
+    package = tmp_path / "stampedpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "reader.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    before = code_stamps(["stampedpkg"])
+    assert code_stamps(["stampedpkg"]) == before  # stable while nothing changes
+    (package / "reader.py").rename(package / "parser.py")
+    renamed = code_stamps(["stampedpkg"])
+    assert renamed != before
+    (package / "extra.py").write_text("")
+    assert code_stamps(["stampedpkg"]) != renamed
+    with pytest.raises(ModuleNotFoundError):
+        code_stamps(["stampedpkg_gone"])
+
+
+def test_every_cache_stamps_the_modules_that_make_what_it_keeps() -> None:
+    """The scan, summary and render caches stamp whole wings, so no module of theirs is left out."""
+    from digest.render.issue import RENDER_MODULES
+    from digest.state.db import code_stamps
+    from digest.state.scan_cache import READER_MODULES, SUMMARY_MODULES
+
+    stamped = {name for name, _, _ in code_stamps([*READER_MODULES, *SUMMARY_MODULES, *RENDER_MODULES])}
+    for module in ("digest.content:scan.py", "digest.content:walk.py", "digest.summarize:figures.py",
+                   "digest.render:issue.py", "digest.render:text.py", "digest.models", "digest.text"):
+        assert module in stamped, module

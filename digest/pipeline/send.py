@@ -27,7 +27,8 @@ from digest.delivery.smtp import SmtpBackend
 from digest.errors import DeliveryError, DigestError
 from digest.models import NOT_SENT_STATES, Issue
 from digest.render.issue import render_issue
-from digest.state.db import check_state_continuity, connect
+from digest.state.continuity import check_state_continuity
+from digest.state.db import connect
 from digest.state.locks import AnotherRunHoldsTheLock, exclusive_lock, send_lock_path
 from digest.state.outbox import IssueSummary, Outbox, outbox_summary
 from digest.state.schedule import ScheduleState, send_progress

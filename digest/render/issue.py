@@ -30,10 +30,7 @@ TITLE_MAX = 300
 PREHEADER_MAX = 90
 TLDR_STEPS = (160, 80)  # characters: how far TL;DRs are cut, in turn, when an issue is too big
 # The modules whose code decides the rendered bytes: a render cache stamps them.
-RENDER_MODULES = (
-    "digest.render.issue", "digest.render.templates", "digest.render.i18n", "digest.render.inline",
-    "digest.render.text", "digest.text", "digest.models",
-)
+RENDER_MODULES = ("digest.render", "digest.text", "digest.models")  # packages stand for every module in them
 
 
 @dataclass

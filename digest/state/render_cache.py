@@ -26,14 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from digest.models import Article, Issue, RenderedEmail
-from digest.state.db import (
-    CacheDecodeError,
-    connect,
-    decode_rendered,
-    encode_rendered,
-    retire_old_caches,
-)
-from digest.state.scan_cache import code_stamps
+from digest.state.codec import CacheDecodeError, decode_rendered, encode_rendered
+from digest.state.continuity import retire_old_caches
+from digest.state.db import code_stamps, connect
 
 log = logging.getLogger("digest")
 

@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib.util
 import json
 import logging
-import os
 import sqlite3
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -33,27 +31,24 @@ from pathlib import Path
 from digest import __version__
 from digest.config import Settings
 from digest.models import ARTICLE, DATE_ONLY, SKIPPED, Article, ScanRow, Skipped
-from digest.state.db import (
+from digest.state.codec import (
     CacheDecodeError,
-    connect,
     decode_article,
     decode_skipped,
     decode_summary,
     encode_article,
     encode_skipped,
     encode_summary,
-    retire_old_caches,
 )
+from digest.state.continuity import retire_old_caches
+from digest.state.db import code_stamps, connect
 
 log = logging.getLogger("digest")
 
 SCHEMA = 4  # bump when the table layout changes (the blobs carry their own version: state.CACHE_FORMAT)
 # The modules whose code decides an Article's fields, or its summary: when one changes, rows may be stale.
-READER_MODULES = tuple(f"digest.{m}" for m in (
-    "content.articles", "content.fields", "content.frontmatter", "content.permalink", "content.walk",
-    "content.scan", "content.date_line", "models", "text",
-))
-SUMMARY_MODULES = ("digest.summarize.summary", "digest.summarize.figures", "digest.summarize.plaintext")
+READER_MODULES = ("digest.content", "digest.models", "digest.text")  # packages stand for every module in them
+SUMMARY_MODULES = ("digest.summarize", "digest.text", "digest.models")
 
 _META = "CREATE TABLE IF NOT EXISTS scan_cache_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 _TABLE = """
@@ -306,23 +301,6 @@ def _fingerprint(settings: Settings, content_dir: Path) -> str:
         "code": code_stamps(READER_MODULES),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
-
-
-def code_stamps(modules: Sequence[str]) -> list[tuple[str, int, int]]:
-    """Size and mtime of digest's own modules: an upgraded or edited reader invalidates what it wrote.
-
-    Modules are found by their dotted names through the import system, never by file-name
-    strings: a module that was renamed or removed raises here instead of stamping (name, 0, 0)
-    and leaving every cache valid for ever.
-    """
-    stamps = []
-    for name in modules:
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.origin is None:
-            raise ModuleNotFoundError(f"code stamp: no module {name}", name=name)
-        st = os.stat(spec.origin)
-        stamps.append((name, st.st_size, st.st_mtime_ns))
-    return stamps
 
 
 def _rel(article: Article, content_dir: Path) -> str:

@@ -1,0 +1,199 @@
+"""A state file that has lost its ledger beside manifests recording sends must not send again.
+
+Also: the pickled caches of an older digest are dropped unread, once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from digest.errors import DigestError
+
+if TYPE_CHECKING:
+    from digest.config import Settings
+from digest.state.codec import CACHE_FORMAT
+from digest.state.db import connect
+
+log = logging.getLogger("digest")
+
+
+# Tables an older digest (before cache format 1) filled with pickles. Dropped unread, never loaded.
+CACHE_TABLES = ("scan_cache", "render_cache")
+_STATE_META = "CREATE TABLE IF NOT EXISTS state_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+
+
+def _meta(conn: sqlite3.Connection, key: str) -> str | None:
+    try:
+        row = conn.execute("SELECT value FROM state_meta WHERE key = ?", (key,)).fetchone()
+    except sqlite3.OperationalError:  # no such table: a state file no digest with state_meta wrote to
+        return None
+    return None if row is None else str(row[0])
+
+
+def retire_old_caches(conn: sqlite3.Connection, path: Path) -> None:
+    """Drop the cache tables of an older cache format (pickles, before format 1) unread, with one warning.
+
+    Runs before a cache is read; the mark it leaves makes it a single query from then on. The
+    ledger (outbox, schedule ticks, carried articles) is never touched.
+    """
+    if _meta(conn, "cache_format") == str(CACHE_FORMAT):
+        return
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN IMMEDIATE")
+    try:
+        found = _meta(conn, "cache_format")
+        dropped = []
+        if found != str(CACHE_FORMAT):  # another process may have done it while we waited
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            dropped = [t for t in CACHE_TABLES if t in tables]
+            for table in dropped:
+                conn.execute(f"DROP TABLE {table}")
+            conn.execute(_STATE_META)
+            conn.execute(
+                "INSERT OR REPLACE INTO state_meta (key, value) VALUES ('cache_format', ?)", (str(CACHE_FORMAT),)
+            )
+        if own:
+            conn.execute("COMMIT")
+    except BaseException:
+        if own and conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    if dropped:
+        what = "pickled, by an older digest" if found is None else f"cache format {found}"
+        log.warning(
+            "%s: dropped the %s written in an old format (%s) without reading it; rebuilding",
+            path, " and ".join(t.replace("_", " ") for t in dropped), what,
+        )
+
+
+# --- the ledger ---------------------------------------------------------------------------------
+
+LEDGER_TABLES = ("outbox", "schedule_ticks")  # what a send and the schedule record; caches do not count
+
+
+@dataclass
+class Ledger:
+    """What a state file records of sends and ticks, read without writing to it."""
+
+    exists: bool
+    rows: int = 0  # outbox and schedule_ticks rows
+    issues: set[str] = field(default_factory=set)  # the issues the outbox has rows for
+    reset_at: datetime | None = None  # when --state-reset last accepted this file as it was
+
+
+def read_ledger(path: Path) -> Ledger | None:
+    """The ledger of the state file at `path`; None when it cannot be read (the command reports that itself)."""
+    try:
+        if path.stat().st_size == 0:
+            return Ledger(exists=True)
+    except FileNotFoundError:
+        return Ledger(exists=False)
+    except OSError:
+        return None
+    try:
+        conn = sqlite3.connect(str(path), timeout=30.0)  # plain: no WAL pragma, nothing written
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            ledger = Ledger(exists=True)
+            if "outbox" in tables:
+                ledger.issues = {r[0] for r in conn.execute("SELECT DISTINCT issue_id FROM outbox")}
+                ledger.rows += conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
+            if "schedule_ticks" in tables:
+                ledger.rows += conn.execute("SELECT count(*) FROM schedule_ticks").fetchone()[0]
+            reset = _meta(conn, "state_reset_at")
+            ledger.reset_at = datetime.fromisoformat(reset) if reset else None
+            return ledger
+        finally:
+            conn.close()
+    except (sqlite3.Error, ValueError):
+        return None
+
+
+def sent_manifests(out_dir: Path) -> list[tuple[Path, str, dict[str, Any]]]:
+    """(manifest, issue id, its `sent` record) for each issue in `out_dir` a send was started for, newest first."""
+    found = []
+    for path in out_dir.glob("*.json"):
+        try:
+            text = path.read_text(encoding="utf-8")
+            if '"sent"' not in text:  # most manifests: no need to parse them
+                continue
+            data = json.loads(text)
+        except (OSError, ValueError):
+            continue
+        sent = data.get("sent") if isinstance(data, dict) else None
+        if isinstance(sent, dict) and isinstance(data.get("issue_id"), str) and _started(sent) is not None:
+            found.append((path, data["issue_id"], sent))
+    found.sort(key=lambda f: (_started(f[2]), f[1]), reverse=True)
+    return found
+
+
+def _started(sent: dict[str, Any]) -> datetime | None:
+    try:
+        when = datetime.fromisoformat(str(sent.get("last_started") or sent.get("first_started")))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def lost_send(settings: Settings, ledger: Ledger) -> tuple[Path, str, str] | None:
+    """(manifest, issue id, what the state file lacks) for the newest send the state file should know of and does not.
+
+    A missing or empty state file (no outbox and no schedule rows) should know of every send a
+    manifest records; one that has rows, of every send started with this very file. Sends from
+    before a --state-reset of this file are not asked about again.
+    """
+    own = str(settings.state_path.resolve())
+    for manifest, issue_id, sent in sent_manifests(settings.out_dir):
+        started = _started(sent)
+        if ledger.reset_at is not None and started is not None and started <= ledger.reset_at:
+            continue
+        if ledger.rows == 0:
+            return manifest, issue_id, "is empty (no outbox or schedule rows)" if ledger.exists else "does not exist"
+        if sent.get("state") == own and issue_id not in ledger.issues:
+            return manifest, issue_id, f"has no outbox rows for issue {issue_id}"
+    return None
+
+
+def check_state_continuity(settings: Settings, *, state_reset: bool, now: datetime) -> None:
+    """Refuse to send when the state file has lost sends that the issues' manifests record.
+
+    The outbox is what keeps an issue from going to a reader twice: with the state file deleted,
+    emptied or swapped, a send or a scheduled tick would start again from nothing. Called at the
+    start of `digest send` and of every scheduled tick. `state_reset` (--state-reset) accepts the
+    state file as it is, once: the acceptance is kept in it, so later runs do not ask again.
+    """
+    path = settings.state_path
+    ledger = read_ledger(path)
+    if ledger is None:
+        return
+    lost = lost_send(settings, ledger)
+    if lost is None:
+        return
+    manifest, issue_id, lack = lost
+    if not state_reset:
+        raise DigestError(
+            f"state file {path} {lack}, but {manifest} records that issue {issue_id} was sent: "
+            "going on could send issues again to readers who had them",
+            hint="restore the state file (or pass --state with the right one); "
+            "or run again with --state-reset to start from this state file knowingly",
+        )
+    when = now.astimezone(timezone.utc)
+    conn = connect(path)
+    try:
+        conn.execute(_STATE_META)
+        conn.execute(
+            "INSERT OR REPLACE INTO state_meta (key, value) VALUES ('state_reset_at', ?)", (when.isoformat(),)
+        )
+    finally:
+        conn.close()
+    log.warning(
+        "--state-reset: going on with %s although %s records that issue %s was sent; "
+        "sends recorded before %s are no longer checked", path, manifest, issue_id, when.isoformat(timespec="seconds"),
+    )
