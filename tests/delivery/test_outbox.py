@@ -22,7 +22,7 @@ from digest.errors import DeliveryError
 from digest.pipeline import send_issue
 from digest.state.outbox import Outbox, outbox_summary
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def addresses(n: int, domain: str = "example.org") -> list[str]:

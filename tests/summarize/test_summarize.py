@@ -19,7 +19,7 @@ from digest.summarize.plaintext import parse, strip_templates, text_blocks
 from digest.summarize.summary import body_figures, front_matter_figures, summarize, tldr_text
 from digest.text import cut
 
-FIXTURES = Path(__file__).parent / "fixtures" / "dev"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "dev"
 SAMPLE = FIXTURES / "content" / "posts" / "2025-07-05-ai-capital.md"
 DEFAULT = SummarySettings()
 

@@ -21,7 +21,7 @@ from digest.content.articles import load_body, read_article
 from digest.content.scan import scan
 from digest.errors import ArticleError
 
-DEV = Path(__file__).parent / "fixtures" / "dev"
+DEV = Path(__file__).parents[1] / "fixtures" / "dev"
 CONTENT = DEV / "content"
 LABELS = json.loads((DEV / "labels.json").read_text(encoding="utf-8"))
 ENTRIES = LABELS["articles"]

@@ -17,7 +17,7 @@ from digest.render.check import check_issue_html, mso_comments, parse
 from digest.render.issue import _Renderer, issue_as_rendered, render_issue, safe_url
 from digest.render.templates import render_template
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parents[1] / "golden"
 
 
 def _links(html: str) -> list[str]:
@@ -261,7 +261,7 @@ def test_site_template_overrides_one_block(tmp_path):
 
 def test_shipped_example_override_changes_nothing():
     """The repo's templates/issue.mjml.j2 example renders exactly what the built-in template does."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     assert (root / "templates" / "issue.mjml.j2").exists()
     with_example = render_issue(make_issue(3), make_settings(root))
     builtin_only = render_issue(make_issue(3), make_settings())

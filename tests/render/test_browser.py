@@ -18,7 +18,7 @@ from issue_factory import make_article, make_issue, make_settings
 from digest.render.issue import render_issue
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).parent / "_artifacts"
+ARTIFACTS = Path(__file__).parents[1] / "_artifacts"
 LAUNCH_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from digest.cli.main import cli
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 DEV = FIXTURES / "dev"
 REAL = FIXTURES / "real"
 TEMPLATE_SYNTAX = re.compile(r"\{\{|\}\}|\{%|%\}")

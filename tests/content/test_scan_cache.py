@@ -33,7 +33,7 @@ from digest.text import one_line
 
 TZ = ZoneInfo("Asia/Shanghai")
 DAY = datetime(2025, 7, 1, 9, tzinfo=TZ)
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 
 def cached_scan(
