@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import math
 import resource
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
 
+from digest.config_model import Settings
 from digest.cron import cron_problem
 from digest.errors import ConfigError, found
-
-if TYPE_CHECKING:  # config.py calls validate(): the settings type only, no import at run time
-    from digest.config import Settings
 
 # Open files a send needs: some for the process itself (stdio, the state database and its
 # WAL, the schedule lock), then per SMTP connection its socket and its worker's own state
