@@ -182,6 +182,20 @@ def read_manifests(out_dir: Path) -> list[ArchivedIssue]:
     return found
 
 
+def sent_records(out_dir: Path) -> list[tuple[Path, str, dict[str, Any]]]:
+    """(manifest, issue id, its `sent` record) for each issue of `out_dir` a send was started for."""
+    found = []
+    for path in sorted(out_dir.glob("*.json")):
+        try:
+            data = read_manifest(path)
+        except (OSError, ValueError):
+            continue
+        sent = data.get("sent")
+        if isinstance(sent, dict):
+            found.append((path, data["issue_id"], sent))
+    return found
+
+
 def load_issue(settings: Settings, ref: str) -> Issue:
     """The built issue `ref` (an id, or the path of its .html), articles already summarized."""
     data = load_manifest(settings, ref)

@@ -7,7 +7,6 @@ whole content folder every second (728 ms a poll on 10,000 files, about 70 % of 
 from __future__ import annotations
 
 import functools
-import json
 import queue
 import threading
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from typing import Any
 
 import click
 
+from digest.archive.manifest import read_manifest
 from digest.cli.options import config_options, pass_settings_keys, settings_from_flags
 from digest.config import Settings
 from digest.errors import DigestError
@@ -29,10 +29,10 @@ def _newest_manifest(out_dir: Path) -> dict[str, Any] | None:
     manifests = []
     for path in out_dir.glob("*.json"):
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = read_manifest(path)
         except (OSError, ValueError):
             continue
-        if isinstance(data, dict) and "issue_id" in data and "since" in data:
+        if "since" in data:
             manifests.append((path.stat().st_mtime, data))
     return max(manifests, key=lambda m: m[0])[1] if manifests else None
 

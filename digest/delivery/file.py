@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from pathlib import Path
 
 from digest.delivery.base import Backend, BeforeData, Outcome
+from digest.files import write_atomic
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]+")
 _MESSAGE_ID = re.compile(rb"^Message-ID:\s*<([^>\r\n]+)>", re.I | re.M)
@@ -30,13 +30,8 @@ class FileBackend(Backend):
         found = _MESSAGE_ID.search(data, 0, data.find(b"\r\n\r\n"))
         ident = hashlib.sha256(found.group(1) if found else data).hexdigest()[:8]
         path = self.folder / f"{_UNSAFE.sub('_', recipient)[:100]}-{ident}.eml"
-        tmp = path.with_suffix(".eml.tmp")
         try:
-            with tmp.open("wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            tmp.replace(path)
+            write_atomic(path, data, fsync=True)
         except OSError as exc:
             return Outcome("temporary", f"cannot write {path}: {exc}")
         return Outcome("sent", f"written to {path}")

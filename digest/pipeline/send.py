@@ -14,6 +14,7 @@ from pathlib import Path
 from digest.archive.manifest import (
     load_issue,
     record_send,
+    sent_records,
 )
 from digest.archive.site_page import archive_sent_issue
 from digest.config import Settings, smtp_password
@@ -53,7 +54,7 @@ def recipients_for_schedule(settings: Settings) -> RecipientList:
 
 def check_state(settings: Settings, *, state_reset: bool, now: datetime) -> None:
     """Refuse to send from a state file that lost sends the manifests record (see state.db)."""
-    check_state_continuity(settings, state_reset=state_reset, now=now)
+    check_state_continuity(settings, sent_records(settings.out_dir), state_reset=state_reset, now=now)
 
 
 def send_issue(

@@ -5,9 +5,9 @@ Also: the pickled caches of an older digest are dropped unread, once.
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +21,10 @@ from digest.state.codec import CACHE_FORMAT
 from digest.state.db import connect
 
 log = logging.getLogger("digest")
+
+# (manifest, issue id, its `sent` record): what the archive reads from the issues' manifests.
+SentRecords = Iterable[tuple[Path, str, dict[str, Any]]]
+_EPOCH = datetime.min.replace(tzinfo=timezone.utc)
 
 
 # Tables an older digest (before cache format 1) filled with pickles. Dropped unread, never loaded.
@@ -116,24 +120,6 @@ def read_ledger(path: Path) -> Ledger | None:
         return None
 
 
-def sent_manifests(out_dir: Path) -> list[tuple[Path, str, dict[str, Any]]]:
-    """(manifest, issue id, its `sent` record) for each issue in `out_dir` a send was started for, newest first."""
-    found = []
-    for path in out_dir.glob("*.json"):
-        try:
-            text = path.read_text(encoding="utf-8")
-            if '"sent"' not in text:  # most manifests: no need to parse them
-                continue
-            data = json.loads(text)
-        except (OSError, ValueError):
-            continue
-        sent = data.get("sent") if isinstance(data, dict) else None
-        if isinstance(sent, dict) and isinstance(data.get("issue_id"), str) and _started(sent) is not None:
-            found.append((path, data["issue_id"], sent))
-    found.sort(key=lambda f: (_started(f[2]), f[1]), reverse=True)
-    return found
-
-
 def _started(sent: dict[str, Any]) -> datetime | None:
     try:
         when = datetime.fromisoformat(str(sent.get("last_started") or sent.get("first_started")))
@@ -142,7 +128,7 @@ def _started(sent: dict[str, Any]) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
-def lost_send(settings: Settings, ledger: Ledger) -> tuple[Path, str, str] | None:
+def lost_send(settings: Settings, ledger: Ledger, sent_records: SentRecords) -> tuple[Path, str, str] | None:
     """(manifest, issue id, what the state file lacks) for the newest send the state file should know of and does not.
 
     A missing or empty state file (no outbox and no schedule rows) should know of every send a
@@ -150,9 +136,11 @@ def lost_send(settings: Settings, ledger: Ledger) -> tuple[Path, str, str] | Non
     before a --state-reset of this file are not asked about again.
     """
     own = str(settings.state_path.resolve())
-    for manifest, issue_id, sent in sent_manifests(settings.out_dir):
+    for manifest, issue_id, sent in sorted(sent_records, key=lambda f: (_started(f[2]) or _EPOCH, f[1]), reverse=True):
         started = _started(sent)
-        if ledger.reset_at is not None and started is not None and started <= ledger.reset_at:
+        if started is None:  # not a record digest wrote
+            continue
+        if ledger.reset_at is not None and started <= ledger.reset_at:
             continue
         if ledger.rows == 0:
             return manifest, issue_id, "is empty (no outbox or schedule rows)" if ledger.exists else "does not exist"
@@ -161,19 +149,22 @@ def lost_send(settings: Settings, ledger: Ledger) -> tuple[Path, str, str] | Non
     return None
 
 
-def check_state_continuity(settings: Settings, *, state_reset: bool, now: datetime) -> None:
+def check_state_continuity(
+    settings: Settings, sent_records: SentRecords, *, state_reset: bool, now: datetime
+) -> None:
     """Refuse to send when the state file has lost sends that the issues' manifests record.
 
     The outbox is what keeps an issue from going to a reader twice: with the state file deleted,
     emptied or swapped, a send or a scheduled tick would start again from nothing. Called at the
     start of `digest send` and of every scheduled tick. `state_reset` (--state-reset) accepts the
     state file as it is, once: the acceptance is kept in it, so later runs do not ask again.
+    `sent_records` are the manifests' send records (archive.manifest.sent_records).
     """
     path = settings.state_path
     ledger = read_ledger(path)
     if ledger is None:
         return
-    lost = lost_send(settings, ledger)
+    lost = lost_send(settings, ledger, sent_records)
     if lost is None:
         return
     manifest, issue_id, lack = lost
