@@ -364,6 +364,35 @@ def render_only(site: Path) -> None:
     print(f"{first:.4f} {statistics.median(runs):.4f} {len(chosen)}")
 
 
+def measure_boilerplate(count: int) -> dict[str, float]:
+    """The boilerplate pass (spec §7) of the newest week's issue in a fresh interpreter: cold (the neighbours'
+    sentences made from their bodies) and warm (all from the scan cache)."""
+    site = make_site(count)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--boilerplate-only", str(site)]
+    proc = subprocess.run(cmd, cwd=site, capture_output=True, text=True, env=child_env(), check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"boilerplate benchmark failed:\n{proc.stderr}")
+    cold, warm, articles = proc.stdout.split()
+    return {"cold": float(cold), "warm": float(warm), "articles": float(articles)}
+
+
+def boilerplate_only(site: Path) -> None:
+    """(In the child) scan the newest week, then time the neighbours' boilerplate of its articles, twice."""
+    from digest.config import load_settings
+    from digest.pipeline import scan_content
+    from digest.pipeline.build import neighbour_plates
+
+    with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp:
+        settings = load_settings(site / "config.yaml", overrides={"state": str(Path(tmp) / "state.sqlite")})
+        articles, _, _ = scan_content(settings, since=NEWEST - timedelta(days=7), until=NEWEST + timedelta(days=1))
+        times = []
+        for _ in range(2):
+            started = time.perf_counter()
+            neighbour_plates(articles, settings)
+            times.append(time.perf_counter() - started)
+    print(f"{times[0]:.4f} {times[1]:.4f} {len(articles)}")
+
+
 # --- the report ---------------------------------------------------------------------------------
 
 
@@ -371,7 +400,8 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
-def report(sizes: list[int], figures: dict[int, dict[str, float | str]], render: dict[str, float] | None) -> None:
+def report(sizes: list[int], figures: dict[int, dict[str, float | str]], render: dict[str, float] | None,
+           boilerplate: dict[int, dict[str, float]] | None = None) -> None:
     rows: list[tuple[str, ...]] = []
     for count in sizes:
         f = figures[count]
@@ -400,6 +430,11 @@ def report(sizes: list[int], figures: dict[int, dict[str, float | str]], render:
         else:
             target, result = "", ""
         rows.append((name, "peak RSS", mem, "", target, result))
+        plate = (boilerplate or {}).get(count)
+        if plate is not None:
+            rows.append((name, f"boilerplate pass, {int(plate['articles'])} articles",
+                         f"{plate['cold'] * 1000:.0f} ms cold", f"{plate['warm'] * 1000:.0f} ms warm",
+                         "(in cold/warm build)", ""))
     if render is not None:
         rows.append((f"{int(render['articles'])} articles", "render one issue (first)",
                      f"{render['first'] * 1000:.0f} ms", f"then {render['steady'] * 1000:.0f} ms",
@@ -424,9 +459,13 @@ def main() -> None:
     parser.add_argument("--no-hugo", action="store_true", help="skip the Hugo timings")
     parser.add_argument("--no-render", action="store_true", help="skip the 50-article render timing")
     parser.add_argument("--render-only", metavar="SITE", help=argparse.SUPPRESS)
+    parser.add_argument("--boilerplate-only", metavar="SITE", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.render_only:
         render_only(Path(args.render_only))
+        return
+    if args.boilerplate_only:
+        boilerplate_only(Path(args.boilerplate_only))
         return
     sizes = [int(s.replace("_", "").replace(",", "")) for s in args.sizes.split(",") if s.strip()]
     hugo = not args.no_hugo and shutil.which("hugo") is not None
@@ -446,8 +485,9 @@ def main() -> None:
         print(f"timing {count:,} articles …", file=sys.stderr, flush=True)
         figures[count] = measure_size(count, args.repeat, hugo and count <= 10_000)
     render = None if args.no_render else measure_render(min(sizes))
+    boilerplate = {count: measure_boilerplate(count) for count in sizes}
     startup = min(run_timed([sys.executable, "-m", "digest", "--help"], HERE)[0] for _ in range(5))
-    report(sizes, figures, render)
+    report(sizes, figures, render, boilerplate)
     print(f"Start-up: `digest --help` takes {startup * 1000:.0f} ms (python -X importtime -m digest --help shows why).")
 
 

@@ -23,7 +23,7 @@ import json
 import logging
 import sqlite3
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +45,7 @@ from digest.state.db import code_stamps, connect
 
 log = logging.getLogger("digest")
 
-SCHEMA = 4  # bump when the table layout changes (the blobs carry their own version: state.CACHE_FORMAT)
+SCHEMA = 5  # bump when the table layout changes (the blobs carry their own version: state.CACHE_FORMAT)
 # The modules whose code decides an Article's fields, or its summary: when one changes, rows may be stale.
 READER_MODULES = ("digest.content", "digest.models", "digest.text")  # packages stand for every module in them
 SUMMARY_MODULES = ("digest.summarize", "digest.text", "digest.models")
@@ -61,11 +61,14 @@ CREATE TABLE IF NOT EXISTS scan_cache (
     date_ts REAL,               -- the Article's date as a POSIX timestamp, for range queries
     data BLOB NOT NULL,         -- Article or Skipped, as state.encode_article / encode_skipped
     summary_key TEXT,           -- the summary settings and code the summary was made with
-    summary BLOB                -- (tldr, key_figures) as state.encode_summary, once summarized
+    summary BLOB,               -- (tldr, key_figures) as state.encode_summary, once summarized
+    sentences_key TEXT,         -- the code the sentence fingerprints were made with
+    sentences BLOB              -- the article's sentence fingerprints (spec §7), opaque here, once made
 )
 """
 _INDEX = "CREATE INDEX IF NOT EXISTS scan_cache_by_date ON scan_cache (date_ts) WHERE kind = 0"
-_COLUMNS = ["path", "sig", "size", "mtime_ns", "kind", "date_ts", "data", "summary_key", "summary"]
+_COLUMNS = ["path", "sig", "size", "mtime_ns", "kind", "date_ts", "data", "summary_key", "summary", "sentences_key",
+            "sentences"]
 _INSERT = f"INSERT OR REPLACE INTO scan_cache ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 BATCH = 2000  # rows per executemany while a cold scan streams in
 
@@ -142,7 +145,7 @@ def store(conn: sqlite3.Connection, batches: Iterable[list[ScanRow]], gone: Sequ
 def _encoded(row: ScanRow) -> tuple[object, ...]:
     data = row.data
     blob = encode_article(data) if isinstance(data, Article) else encode_skipped(data) if data is not None else b""
-    return row.path, row.sig, row.size, row.mtime_ns, row.kind, row.date_ts, blob, None, None
+    return row.path, row.sig, row.size, row.mtime_ns, row.kind, row.date_ts, blob, None, None, None, None
 
 
 def load(
@@ -223,20 +226,31 @@ def dates_outside(conn: sqlite3.Connection, low: float, high: float) -> dict[str
     ))
 
 
-def summaries_from_cache(articles: Sequence[Article], settings: Settings) -> tuple[list[Article], list[Article]]:
-    """(the articles with a cached summary, as new Articles with their TL;DR and figures; the others, to summarize)."""
+def summaries_from_cache(
+    articles: Sequence[Article], settings: Settings, extra: Mapping[str, str] | None = None
+) -> tuple[list[Article], list[Article]]:
+    """(the articles with a cached summary, as new Articles with their TL;DR and figures; the others, to summarize).
+
+    `extra`: by article path, what else its summary was made from (a digest of its neighbours' boilerplate):
+    a summary cached with another is made again.
+    """
     if not articles:
         return [], []
     key = summary_key(settings)
+    extra = extra or {}
     rels = {_rel(a, settings.content_dir): a for a in articles}
+    wanted = {rel: key + extra.get(a.path, "") for rel, a in rels.items()}
     found: dict[str, bytes] = {}
     try:
         conn = connect(settings.state_path)
         try:
             for chunk in _chunks(list(rels), 500):
                 marks = ",".join("?" * len(chunk))
-                query = f"SELECT path, summary FROM scan_cache WHERE summary_key = ? AND path IN ({marks})"
-                found.update(conn.execute(query, (key, *chunk)).fetchall())
+                query = f"SELECT path, summary_key, summary FROM scan_cache WHERE path IN ({marks})"
+                found.update(
+                    (path, blob) for path, made, blob in conn.execute(query, chunk).fetchall()
+                    if blob is not None and made == wanted[path]
+                )
         finally:
             conn.close()
     except sqlite3.Error:
@@ -260,10 +274,15 @@ def summaries_from_cache(articles: Sequence[Article], settings: Settings) -> tup
     return done, missing
 
 
-def save_summaries(articles: Iterable[Article], settings: Settings) -> None:
-    """Keep the summaries the pipeline made for these articles with their cache rows, until their files change."""
+def save_summaries(articles: Iterable[Article], settings: Settings, extra: Mapping[str, str] | None = None) -> None:
+    """Keep the summaries the pipeline made for these articles with their cache rows, until their files change
+    (or, `extra`, what else they were made from)."""
     key = summary_key(settings)
-    rows = [(key, encode_summary(a.tldr, a.key_figures), _rel(a, settings.content_dir)) for a in articles]
+    extra = extra or {}
+    rows = [
+        (key + extra.get(a.path, ""), encode_summary(a.tldr, a.key_figures), _rel(a, settings.content_dir))
+        for a in articles
+    ]
     if not rows:
         return
     try:
@@ -276,6 +295,77 @@ def save_summaries(articles: Iterable[Article], settings: Settings) -> None:
             conn.close()
     except sqlite3.Error as exc:
         log.info("summaries not cached: %s", exc)
+
+
+def neighbour_order(settings: Settings, low: float, high: float, before: int) -> list[tuple[float, str]]:
+    """(date, path) of every article file dated in [low, high] and of the `before` ones dated just before `low`,
+    sorted by date then path: the order an article's neighbours (spec §7) are taken from. Date-only files count:
+    they are articles known by their date line. Raises sqlite3.Error."""
+    low, high = max(low, -1e18), min(high, 1e18)
+    conn = connect(settings.state_path)
+    try:
+        cur = conn.cursor()
+        cur.row_factory = None  # plain tuples, which sort
+        rows: list[tuple[float, str]] = cur.execute(
+            "SELECT date_ts, path FROM scan_cache WHERE kind IN (?, ?) AND date_ts >= ? AND date_ts <= ?",
+            (ARTICLE, DATE_ONLY, low, high),
+        ).fetchall()
+        rows += cur.execute(
+            "SELECT date_ts, path FROM scan_cache WHERE kind IN (?, ?) AND date_ts < ? "
+            "ORDER BY date_ts DESC, path DESC LIMIT ?",
+            (ARTICLE, DATE_ONLY, low, before),
+        ).fetchall()
+    finally:
+        conn.close()
+    return sorted(rows)
+
+
+def sentences_from_cache(settings: Settings, paths: Iterable[str]) -> dict[str, bytes]:
+    """{path: the sentence fingerprints stored for it} of these files (relative paths), where made by this code."""
+    key = sentences_key()
+    found: dict[str, bytes] = {}
+    try:
+        conn = connect(settings.state_path)
+        try:
+            for chunk in _chunks(sorted(set(paths)), 500):
+                marks = ",".join("?" * len(chunk))
+                query = f"SELECT path, sentences FROM scan_cache WHERE sentences_key = ? AND path IN ({marks})"
+                found.update(conn.execute(query, (key, *chunk)).fetchall())
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        log.info("sentence fingerprints not read from the cache: %s", exc)
+    return found
+
+
+def save_sentences(settings: Settings, blobs: Mapping[str, bytes]) -> None:
+    """Keep the sentence fingerprints the pipeline made (by relative path) with their rows, until the files change."""
+    if not blobs:
+        return
+    key = sentences_key()
+    try:
+        conn = connect(settings.state_path)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                "UPDATE scan_cache SET sentences_key = ?, sentences = ? WHERE path = ?",
+                [(key, blob, path) for path, blob in sorted(blobs.items())],
+            )
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        log.info("sentence fingerprints not cached: %s", exc)
+
+
+def sentences_key() -> str:
+    """What an article's sentence fingerprints depend on besides its file: the summarizing code."""
+    return hashlib.sha256(json.dumps(code_stamps(SUMMARY_MODULES), sort_keys=True).encode()).hexdigest()[:32]
+
+
+def rel_path(article: Article, content_dir: Path) -> str:
+    """The article's file, relative to the content folder: its key in the cache."""
+    return _rel(article, content_dir)
 
 
 def summary_key(settings: Settings) -> str:

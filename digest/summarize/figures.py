@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterable
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
 
+from digest.models import KeyFigure
+from digest.summarize.plaintext import Block, StrongSpan
 from digest.text import SENTENCE_ENDS, is_sentence_end
 
 MAX_VALUE_CHARS = 24
@@ -69,6 +72,30 @@ _LABEL_BEFORE = re.compile(
     r"item|page|p\.|vol\.|volume|episode|lesson|appendix|level|round|day|week|issue|pr)|#) ?$",
     re.I,
 )
+# A name that mixes letters and digits: the run of these characters around a number.
+_NAME_CHARS = re.compile(r"[A-Za-z0-9._-]*")
+_LETTER_DIGIT = re.compile(r"[A-Za-z]\d|\d[A-Za-z]")
+# Notation and code: an assignment, an arrow, or a command-line flag (`--max-model-len 131072`).
+_NOTATION = re.compile(r"=|->|<-|→|←|^--?[A-Za-z]")
+# A sentence that states a reading time or a length (spec §5): `本文 4389 字`, `阅读 8 分钟`,
+# `5 min read`, `1,200 words`.
+_READING = re.compile(
+    r"(?:本文|全文|文章)\s*(?:共|约|大约|有|计|共计)?\s*\d[\d,，.]*\s*(?:多|余)?\s*个?\s*字(?![段节符母体])"
+    r"|字数\s*[:：]?\s*(?:约|大约)?\s*\d"
+    r"|阅读\s*(?:时间|时长|用时)?\s*[:：]?\s*(?:约|大约|需|需要|预计)?\s*\d[\d.]*\s*(?:分钟|min)"
+    r"|\d[\d.]*\s*分钟\s*(?:即可|可以|就能|能)?\s*(?:读完|阅读)"
+    r"|(?<![A-Za-z])\d[\d.]*[\s-]*(?:min|mins|minutes?)\.?(?:[\s-]+|\s+to\s+)read\b"
+    r"|\bread(?:ing)? time\s*[:：]"
+    r"|(?<![\w.])\d[\d,]*\s+words\b",
+    re.I,
+)
+
+
+def states_reading_time(sentence: str) -> bool:
+    """Whether a sentence states a reading time or a length (spec §5); the TL;DR skips such lines too (§4)."""
+    return _READING.search(sentence) is not None
+
+
 _CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]")
 # A figure's sentence also ends at a Chinese semicolon: its clauses are often separate statements.
 _FIGURE_SENTENCE_ENDS = SENTENCE_ENDS + "；"
@@ -130,17 +157,40 @@ def _is_quantity(text: str, start: int, end: int, units: tuple[str, ...]) -> boo
     if _LABEL_BEFORE.search(before):
         return False  # 第1章, Step 2, Figure 1
     plain = number.replace(",", "")
-    is_year = "," not in number and "." not in number and 1900 <= int(plain) <= 2099
+    bare_digits = "," not in number and "." not in number
+    if bare_digits and len(plain) >= 7:
+        return False  # a group, phone or order number: 钉钉群 21457890
+    is_year = bare_digits and 1900 <= int(plain) <= 2099
     if is_year and re.match(r" ?年|s(?![A-Za-z])", after):
         return False  # the year 2019, the 1990s
     if after[:1].isascii() and after[:1].isalpha() and not _unit_after(after, units):
         return False  # 5xx, 8u212, 3rd
+    if _in_name(text, end, units):
+        return False  # 120B-A10B, 80B-A3B
     rest = after[1:] if after.startswith(" ") else after
     if _unit_after(rest, units):
         return True
+    if is_year and rest[:1].isalpha():
+        return False  # a year before a word: 2019 roadmap, 2018 edition planning
     if after.startswith(" ") and _count_noun(rest):
         return True
     return "," in number or len(plain.split(".")[0]) >= 5
+
+
+def _in_name(text: str, end: int, units: tuple[str, ...]) -> bool:
+    """Whether the run of name characters after a number (and its unit) joins a letter to a digit.
+
+    `120B-A10B` and `80B-A3B` are names; `2.1x`, `5k-10k` (a range) and `60 GB200` are not.
+    """
+    run = _NAME_CHARS.match(text, end)
+    tail = run.group(0) if run else ""
+    if not tail:
+        return False
+    unit = next((u for u in units if tail.startswith(u)), "")
+    tail = tail[len(unit):]
+    if re.fullmatch(r"[-~]\d+(?:\.\d+)?" + re.escape(unit), tail):
+        return False  # a range: 500-3000, 5k-10k
+    return bool(_LETTER_DIGIT.search(tail))
 
 
 def is_key_figure(value: str, extra_units: Iterable[object] = ()) -> bool:
@@ -150,6 +200,8 @@ def is_key_figure(value: str, extra_units: Iterable[object] = ()) -> bool:
     text = value.translate(_WIDE)
     if _LIST_START.match(text):
         return False  # "1. 先灰度", "2、观察"
+    if _NOTATION.search(text):
+        return False  # notation and code: BS=32, 48L -> 12L, --max-batch-tokens 65536
     units = _units(extra_units) if extra_units else _DEFAULT_UNITS
     text = _DATE_TIME.sub(lambda m: "\ue002" * len(m.group(0)), text)
     if _RATIO.search(text):
@@ -208,3 +260,85 @@ def context_for(sentence: str, start: int, end: int, limit: int = MAX_CONTEXT_CH
     _, a, b = best
     core = sentence[a:b].strip()
     return ("…" if a > 0 else "") + core + ("…" if b < len(sentence) else "")
+
+
+def _whole_paragraph(block: Block, span: StrongSpan) -> bool:
+    """Whether a strong span is its paragraph's whole text, punctuation aside: a bold heading."""
+    if block.kind != "paragraph" or block.listed:
+        return False
+    outside = block.text[: span.start] + block.text[span.end:]
+    return all(c.isspace() or unicodedata.category(c)[0] in "PZ" for c in outside)
+
+
+def _row_text(cells: Sequence[Block]) -> tuple[str, list[int]]:
+    """A table row as one sentence, its cells' texts joined by ` · `, and where each cell starts."""
+    parts: list[str] = []
+    offsets: list[int] = []
+    n = 0
+    for cell in cells:
+        if parts:
+            n += 3
+        offsets.append(n)
+        parts.append(cell.text)
+        n += len(cell.text)
+    return " · ".join(parts), offsets
+
+
+def _units_of(blocks: Sequence[Block]) -> Iterable[tuple[Block, str, int]]:
+    """Each block with the text its figures' sentences come from, and its offset in that text.
+
+    A table row is one unit: its cells' texts joined by ` · ` are the sentence of every figure in
+    it. Empty cells are left out of the join.
+    """
+    i = 0
+    while i < len(blocks):
+        block = blocks[i]
+        if block.kind != "cell" or block.row < 0:
+            yield block, block.text, 0
+            i += 1
+            continue
+        j = i
+        while j < len(blocks) and blocks[j].kind == "cell" and blocks[j].row == block.row:
+            j += 1
+        cells = blocks[i:j]
+        shown = [c for c in cells if c.text.strip()]
+        row, offsets = _row_text(shown)
+        at = {id(c): o for c, o in zip(shown, offsets)}
+        for cell in cells:
+            if id(cell) in at:
+                yield cell, row, at[id(cell)]
+        i = j
+
+
+def body_figures(blocks: Sequence[Block], units: Sequence[object] = (),
+                 is_boilerplate: Callable[[str], bool] | None = None) -> list[KeyFigure]:
+    """Every bold quantity of the body in document order, each value once, with its sentence.
+
+    Skipped: bold in headings, in a table row's first cell, and a bold span that is a whole
+    paragraph; values whose sentence states a reading time or a length; and, when
+    `is_boilerplate` is given, values whose sentence it calls boilerplate (spec §7), which it is
+    asked with the whole plain-text sentence (a table's row).
+    """
+    figures: list[KeyFigure] = []
+    seen: set[str] = set()
+    for block, text, offset in _units_of(blocks):
+        if block.kind == "heading" or block.column == 0:
+            continue
+        for span in block.strong:
+            raw = block.text[span.start:span.end]
+            value = figure_value(raw)
+            key = re.sub(r"\s+", "", value)
+            if key in seen or _whole_paragraph(block, span) or not is_key_figure(value, units):
+                continue
+            start = offset + span.start + raw.index(value)  # value is raw, trimmed
+            if block.kind == "cell":
+                a, b = 0, len(text)
+            else:
+                a, b = sentence_at(text, start, start + len(value))
+            sentence = text[a:b]
+            if states_reading_time(sentence) or (is_boilerplate is not None and is_boilerplate(sentence)):
+                continue
+            seen.add(key)
+            context = context_for(sentence, start - a, start - a + len(value))
+            figures.append(KeyFigure(value, re.sub(r"\s+", " ", context)))
+    return figures

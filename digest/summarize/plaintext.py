@@ -192,6 +192,9 @@ class Block:
     line: int  # first source line, -1 when unknown
     text: str = ""
     strong: list[StrongSpan] = field(default_factory=list)
+    row: int = -1  # a cell's table row (its `tr_open` token index); -1 outside tables
+    column: int = -1  # a cell's place in its row, from 0
+    listed: bool = False  # a paragraph inside a list item
 
     @property
     def plain(self) -> str:
@@ -225,23 +228,34 @@ def text_blocks(tokens: Sequence[Token], with_strong: bool = False) -> Iterator[
     kind = ""
     line = -1
     quoted = False
+    row, column, items = -1, -1, 0
     for i, tok in enumerate(tokens):
         t = tok.type
         if t == "footnote_block_open":
             in_footnotes += 1
         elif t == "footnote_block_close":
             in_footnotes = max(in_footnotes - 1, 0)
+        elif t in ("list_item_open", "list_item_close"):
+            items = max(items + tok.nesting, 0)
+        elif t == "tr_open":
+            row, column = i, -1
+        elif t == "tr_close":
+            row = -1
         elif t in ("paragraph_open", "heading_open", "th_open", "td_open"):
             kind = {"paragraph_open": "paragraph", "heading_open": "heading"}.get(t, "cell")
             line = tok.map[0] if tok.map else line
             quoted = i > 0 and tokens[i - 1].type == "blockquote_open"
+            if kind == "cell":
+                column += 1
         elif t == "inline" and not in_footnotes and kind:
             marked = inline_text(tok.children, mark_strong=with_strong)
             if quoted and marked.startswith("[!"):
                 marked = _ALERT.sub("", marked)
             text, spans = strong_spans(marked) if with_strong else (marked, [])
             # An empty strong span between spaces leaves two; the TL;DR reads `plain`.
-            yield Block(kind, i, line, text, spans)
+            cell = kind == "cell"
+            yield Block(kind, i, line, text, spans, row if cell else -1, column if cell else -1,
+                        kind == "paragraph" and items > 0)
             kind = ""
 
 

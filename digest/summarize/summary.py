@@ -3,25 +3,40 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+import unicodedata
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from markdown_it.token import Token
 
 from digest.config import SummarySettings
 from digest.models import KeyFigure
-from digest.summarize.figures import context_for, figure_value, is_key_figure, sentence_at
-from digest.summarize.plaintext import MD, Block, inline_text, is_more_divider, parse, strip_templates, text_blocks
+from digest.summarize.boilerplate import NO_BOILERPLATE, Boilerplate, front_matter_text, is_reading_time_line
+from digest.summarize.figures import body_figures
+from digest.summarize.plaintext import Block, inline_text, is_more_divider, parse, strip_templates, text_blocks
 from digest.text import cut
 
-_TLDR = re.compile(r"^(?:tl;dr|tldr|tl/dr)(?![A-Za-z0-9])\s*[:：]?\s*", re.I)
+# The marker, then any run of `:` `：` `.` `-` `—` `–` and spaces (`**TL;DR.**`, `TL;DR —`).
+_TLDR = re.compile(r"^(?:tl;dr|tldr|tl/dr)(?![A-Za-z0-9])[\s:：.\-—–]*", re.I)
 _SPACES = re.compile(r"\s+")
 
 
-def summarize(body: str, front_matter: object, settings: SummarySettings) -> tuple[str, list[KeyFigure]]:
+def summarize(
+    body: str,
+    front_matter: object,
+    settings: SummarySettings,
+    *,
+    title: str | None = None,
+    boilerplate: Boilerplate = NO_BOILERPLATE,
+) -> tuple[str, list[KeyFigure]]:
     """The TL;DR (plain text, cut to tldr_max_chars) and every key figure of one article.
 
-    Never raises: an article with odd front matter or Markdown gets what can be read of it.
+    `title` (default: the front matter's) is never taken as the TL;DR; `boilerplate` is what
+    the article's neighbours share (§7), made by the pipeline from their fingerprints: this
+    function reads no other file. Never raises: an article with odd front matter or Markdown
+    gets what can be read of it.
     """
     fm: Mapping[Any, Any] = front_matter if isinstance(front_matter, Mapping) else {}
     limit = getattr(settings, "tldr_max_chars", 280)
@@ -36,13 +51,16 @@ def summarize(body: str, front_matter: object, settings: SummarySettings) -> tup
     except Exception:
         tokens, inner_lines, blocks = [], [], []
     try:
-        tldr = cut(tldr_text(tokens, blocks, fm, inner_lines), limit, at="sentence")
+        if title is None:
+            title = fm.get("title") if isinstance(fm.get("title"), str) else ""
+        text = tldr_text(tokens, blocks, fm, inner_lines, title=title or "", boilerplate=boilerplate)
+        tldr = cut(text, limit, at="sentence")
     except Exception:
         tldr = ""
     try:
         figures = front_matter_figures(fm.get("key_figures"))
         if figures is None:
-            figures = body_figures(blocks, units)
+            figures = body_figures(blocks, units, boilerplate.is_template_sentence if boilerplate.masks else None)
     except Exception:
         figures = []
     return tldr, figures
@@ -51,41 +69,99 @@ def summarize(body: str, front_matter: object, settings: SummarySettings) -> tup
 # --- TL;DR (§4) -------------------------------------------------------------------------------
 
 
-def front_matter_text(value: Any) -> str:
-    """A front matter string (tldr, summary, description) as plain text; '' for anything else."""
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        return ""
-    markdown, _ = strip_templates(str(value))
-    try:
-        # Inline parsing only: a summary that starts "1." or "#" is not a list or a heading.
-        tokens = MD.parseInline(markdown)
-    except Exception:
-        return _SPACES.sub(" ", markdown).strip()
-    return " ".join(inline_text(t.children) for t in tokens if t.type == "inline").strip()
+def _title_key(text: str) -> str:
+    """A text as the title test compares it: case-folded, without whitespace and punctuation."""
+    return "".join(ch for ch in text.casefold() if not ch.isspace() and unicodedata.category(ch)[0] not in "PZ")
+
+
+@dataclass(frozen=True)
+class _Judge:
+    """§4's three kinds of text that are never a TL;DR: the title again, boilerplate, a reading-time line."""
+
+    title: str = ""
+    boilerplate: Boilerplate = NO_BOILERPLATE
+
+    def accepts(self, text: str) -> bool:
+        if not text.strip():
+            return False
+        if self.title and _title_key(text) == self.title:
+            return False
+        return not is_reading_time_line(text) and not self.boilerplate.is_boilerplate_text(text)
 
 
 def tldr_text(tokens: Sequence[Token], blocks: Sequence[Block], front_matter: Mapping[Any, Any],
-              inner_lines: Sequence[tuple[int, int]] = ()) -> str:
-    """The uncut TL;DR: the first of §4's five sources that gives any text."""
-    return (
-        front_matter_text(front_matter.get("tldr"))
-        or body_tldr(tokens, blocks)
-        or front_matter_text(front_matter.get("summary"))
-        or front_matter_text(front_matter.get("description"))
-        or before_more(tokens)
-        or first_paragraph(blocks, inner_lines)
+              inner_lines: Sequence[tuple[int, int]] = (), *, title: str = "",
+              boilerplate: Boilerplate = NO_BOILERPLATE) -> str:
+    """The uncut TL;DR: the first text of §4's five sources that is not the title, boilerplate or a reading time."""
+    judge = _Judge(_title_key(title), boilerplate)
+    candidates = chain(
+        (front_matter_text(front_matter.get("tldr")),),
+        (body_tldr(tokens, blocks),),
+        (front_matter_text(front_matter.get("summary")), front_matter_text(front_matter.get("description"))),
+        (before_more(tokens),),
+        paragraphs(tokens, blocks, inner_lines),
     )
+    return next((text for text in candidates if judge.accepts(text)), "")
 
 
-def _block_text(tokens: Sequence[Token], start: int) -> str:
-    """Text of the paragraph or blockquote that opens at or after `start`, skipping closings."""
+_LISTS = ("bullet_list_open", "ordered_list_open")
+_ITEM_END = ".;。；"
+
+
+def _list_items(tokens: Sequence[Token], start: int) -> list[str]:
+    """The texts of the top-level items of the list that opens at `start`, each its inlines joined by a space."""
+    items: list[str] = []
+    level = 0
+    for tok in tokens[start:]:
+        level += tok.nesting
+        if tok.type == "list_item_open" and level == 2:
+            items.append("")
+        elif tok.type == "inline" and items:
+            text = inline_text(tok.children)
+            if text:
+                items[-1] = f"{items[-1]} {text}" if items[-1] else text
+        if level == 0:
+            break
+    return [item for item in items if item]
+
+
+def _next_open(tokens: Sequence[Token], start: int) -> int:
+    """The index of the first opening (or standalone) token at or after `start`, skipping closings."""
     j = start
     while j < len(tokens) and tokens[j].nesting == -1:
         j += 1
+    return j
+
+
+def with_list(tokens: Sequence[Token], after: int, text: str) -> str:
+    """A lead-in (a text ending `:` or `：`) followed by a list, at `after`: the lead-in, then its items.
+
+    `Three things changed: A; B; C.`; after a `：` the items are joined by `；` and end with `。`.
+    Any other text is returned as it is.
+    """
+    if not text.endswith((":", "：")):
+        return text
+    j = _next_open(tokens, after)
+    if j >= len(tokens) or tokens[j].type not in _LISTS:
+        return text
+    items = [item.rstrip(_ITEM_END).rstrip() for item in _list_items(tokens, j)]
+    items = [item for item in items if item]
+    if not items:
+        return text
+    if text.endswith("："):
+        return text + "；".join(items) + "。"
+    return f"{text} " + "; ".join(items) + "."
+
+
+def _block_text(tokens: Sequence[Token], start: int) -> str:
+    """Text of the paragraph, blockquote or list that opens at or after `start`, skipping closings."""
+    j = _next_open(tokens, start)
     if j >= len(tokens):
         return ""
+    if tokens[j].type in _LISTS:
+        return " ".join(_list_items(tokens, j))
     if tokens[j].type == "paragraph_open" and j + 1 < len(tokens):
-        return inline_text(tokens[j + 1].children)
+        return with_list(tokens, j + 2, inline_text(tokens[j + 1].children))
     if tokens[j].type != "blockquote_open":
         return ""
     texts, level = [], 0
@@ -99,7 +175,7 @@ def _block_text(tokens: Sequence[Token], start: int) -> str:
 
 
 def body_tldr(tokens: Sequence[Token], blocks: Sequence[Block]) -> str:
-    """A paragraph (or heading) starting TL;DR: its rest, else the block that follows it."""
+    """A paragraph (or a heading that is only `TL;DR`) starting TL;DR: its rest, else the block that follows it."""
     for block in blocks:
         if block.kind == "cell":
             continue
@@ -109,7 +185,8 @@ def body_tldr(tokens: Sequence[Token], blocks: Sequence[Block]) -> str:
         rest = block.plain[match.end():].strip()
         if rest and block.kind == "heading":
             continue  # a heading that merely mentions TL;DR
-        return rest or _block_text(tokens, block.index + 2)
+        # block.index is the inline token; +1 its closing, +2 what follows the block.
+        return with_list(tokens, block.index + 2, rest) if rest else _block_text(tokens, block.index + 2)
     return ""
 
 
@@ -137,15 +214,32 @@ def before_more(tokens: Sequence[Token]) -> str:
     return ""
 
 
-def first_paragraph(blocks: Sequence[Block], inner_lines: Sequence[tuple[int, int]] = ()) -> str:
-    """The first paragraph with text, skipping headings, images, HTML, code and shortcodes."""
+def is_label(block: Block) -> bool:
+    """A label paragraph: all of its text is bold, brackets and punctuation aside (`[**编者按**]`)."""
+    if not block.strong:
+        return False
+    outside, pos = [], 0
+    for span in block.strong:
+        outside.append(block.text[pos:span.start])
+        pos = span.end
+    outside.append(block.text[pos:])
+    return all(ch.isspace() or unicodedata.category(ch)[0] in "PS" for ch in "".join(outside))
+
+
+def paragraphs(tokens: Sequence[Token], blocks: Sequence[Block],
+               inner_lines: Sequence[tuple[int, int]] = ()) -> Iterator[str]:
+    """The paragraphs with text in order (source 5), skipping headings, images, HTML, code, shortcodes and labels.
+
+    A paragraph that is a lead-in to a list comes with the list's items.
+    """
     for block in blocks:
         if block.kind != "paragraph" or not block.plain:
             continue
         if any(a <= block.line < b for a, b in inner_lines):
             continue  # inside a paired shortcode such as {{% note %}}
-        return block.plain
-    return ""
+        if is_label(block):
+            continue
+        yield with_list(tokens, block.index + 2, block.plain)
 
 
 # --- Key figures (§5) -------------------------------------------------------------------------
@@ -172,22 +266,4 @@ def front_matter_figures(value: Any) -> list[KeyFigure] | None:
             text, label = _scalar(item), ""
         if text:
             figures.append(KeyFigure(text, label))
-    return figures
-
-
-def body_figures(blocks: Sequence[Block], units: Sequence[object] = ()) -> list[KeyFigure]:
-    """Every bold quantity of the body in document order, each value once, with its sentence."""
-    figures: list[KeyFigure] = []
-    seen: set[str] = set()
-    for block in blocks:
-        for span in block.strong:
-            raw = block.text[span.start:span.end]
-            value = figure_value(raw)
-            if value in seen or not is_key_figure(value, units):
-                continue
-            seen.add(value)
-            start = span.start + raw.index(value)  # value is raw, trimmed
-            a, b = sentence_at(block.text, start, start + len(value))
-            context = context_for(block.text[a:b], start - a, start - a + len(value))
-            figures.append(KeyFigure(value, _SPACES.sub(" ", context)))
     return figures

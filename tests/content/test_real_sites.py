@@ -159,3 +159,38 @@ def test_servicemesher_boxes_hold_exactly_the_hand_judged_figures(tmp_path: Path
            for r in json.loads(out.stdout) if r.get("key_figures")}
     want = json.loads((root / "figures.json").read_text(encoding="utf-8"))["figures"]
     assert got == want
+
+
+# The kinds of bold that the issue found passing as figures on real blogs (spec §5's exclusions).
+JUNK_FIGURE = re.compile(
+    r"=|->|<-|→|←|^--?[A-Za-z]"  # notation and flags
+    r"|\b\d{7,}\b"  # chat-group and order numbers
+    r"|\b(?:19|20)\d\d [A-Za-z]"  # a year before a word
+    r"|[A-Za-z]\d+[A-Za-z]?-|\d[A-Za-z]-[A-Za-z]\d"  # names that mix letters and digits
+    r"|\bmin(?:ute)?s? read\b|阅读|本文|\bwords\b",  # reading time and length
+)
+
+
+def test_jekyll_posts_give_exactly_their_one_figure(tmp_path: Path) -> None:
+    """Jekyll's release posts bold one measure (`from 12s to 2s`); no date, count or step is a figure."""
+    site = REAL / "jekyll-posts"
+    cfg = tmp_path / "config.yaml"
+    assert run("init", str(site), "-o", str(cfg)).returncode == 0
+    out = run("summarize", str(site / "_posts"), "--json", "--config", str(cfg))
+    assert out.returncode == 0, out.stderr
+    got = {r["path"]: [f["value"] for f in r["key_figures"]] for r in json.loads(out.stdout) if r.get("key_figures")}
+    assert got == {"2018-01-02-jekyll-3-7-0-released.md": ["from 12s to 2s"]}
+
+
+def test_no_junk_figure_in_the_labelled_or_real_articles(tmp_path: Path) -> None:
+    """Reading times, template lines, group numbers, flags, notation, names and years never reach the box."""
+    rows = json.loads(run("summarize", str(DEV / "content"), "--json",
+                          "--config", str(labels_config(tmp_path, DEV / "content"))).stdout)
+    root = REAL / "servicemesher-blog"
+    cfg = tmp_path / "sm.yaml"
+    assert run("init", str(root), "-o", str(cfg)).returncode == 0
+    rows += json.loads(run("summarize", str(root / "content"), "--json", "--config", str(cfg)).stdout)
+    values = [f["value"] for r in rows for f in r.get("key_figures", [])]
+    assert values and not [v for v in values if JUNK_FIGURE.search(v)]
+    contexts = [f["context"] for r in rows for f in r.get("key_figures", [])]
+    assert not [c for c in contexts if re.search(r"本文 ?\d+ ?字|钉钉群", c)]

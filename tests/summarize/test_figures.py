@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from digest.summarize.figures import context_for, figure_value, is_key_figure, sentence_at
+from digest.models import KeyFigure
+from digest.summarize.figures import body_figures, context_for, figure_value, is_key_figure, sentence_at
+from digest.summarize.plaintext import parse, text_blocks
 
 # Quantities, mostly taken from the spec's own table and the labelled corpus.
 FIGURES = [
@@ -118,3 +120,170 @@ def test_long_sentence_is_cut_around_the_value(sentence: str) -> None:
     assert value in core and len(core) <= 80 and core in sentence
     assert got.startswith("…") == (not sentence.startswith(core))
     assert got.endswith("…") == (not sentence.endswith(core))
+
+
+def figures_of(markdown: str, **kwargs: object) -> list[KeyFigure]:
+    """The key figures that the body figure reader finds in a Markdown body."""
+    return body_figures(list(text_blocks(parse(markdown), with_strong=True)), **kwargs)  # type: ignore[arg-type]
+
+
+def values_of(markdown: str, **kwargs: object) -> list[str]:
+    return [f.value for f in figures_of(markdown, **kwargs)]
+
+
+@pytest.mark.parametrize(
+    "value", ["80B-A3B model", "120B-A10B", "Qwen3-80B-A3B", "Mixtral-8x22B", "Gemma-2-9B", "T2V-14B", "8x22B"]
+)
+def test_name_that_mixes_letters_and_digits_is_not_a_figure(value: str) -> None:
+    """A number inside a name that joins letters to digits is no quantity, even before a unit."""
+    assert not is_key_figure(value)
+
+
+@pytest.mark.parametrize("value", ["64 nodes of GB200", "5k-10k users", "10x-100x", "13B parameters", "2.1x"])
+def test_number_beside_a_name_or_in_a_range_is_still_a_figure(value: str) -> None:
+    """Only the run joined to the number makes a name (`64 nodes of GB200`); a range is no name."""
+    assert is_key_figure(value)
+
+
+@pytest.mark.parametrize("value", ["21457890", "33069364", "1234567", "钉钉群 21457890", "1234567 members"])
+def test_bare_number_of_seven_digits_is_not_a_figure(value: str) -> None:
+    """Seven digits or more with no separator are a group, phone or order number."""
+    assert not is_key_figure(value)
+
+
+@pytest.mark.parametrize("value", ["12345", "123456", "1,234,567", "$1234567"])
+def test_big_number_with_separator_or_under_seven_digits_is_a_figure(value: str) -> None:
+    """Five or six bare digits, a separated number or money stay figures."""
+    assert is_key_figure(value)
+
+
+@pytest.mark.parametrize("value", ["2019 roadmap", "2018 edition planning", "2025 路线图", "2024 Roadmap"])
+def test_year_before_a_word_is_not_a_figure(value: str) -> None:
+    """A year followed by a word that is not a unit of the table is a year, not a count."""
+    assert not is_key_figure(value)
+
+
+@pytest.mark.parametrize("value", ["2000 名", "2048 GB", "2,019 startups", "1899 startups"])
+def test_year_shaped_number_before_a_unit_is_a_figure(value: str) -> None:
+    """A unit of the table after a year-shaped number, or a number outside 1900-2099, still counts."""
+    assert is_key_figure(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["ISL=2k, OSL=1k", "BS=32, SEQ=4k", "22L -> 6L", "48L -> 12L", "8 GB → 4 GB", "4k <- 8k", "2x ← 1x",
+     "--max-model-len 131072", "--max-batch-tokens 65536", "-n 50000"],
+)
+def test_notation_and_flags_are_not_figures(value: str) -> None:
+    """A value with `=`, an arrow, or a leading command-line flag is notation or code."""
+    assert not is_key_figure(value)
+
+
+def test_negative_number_is_not_a_flag() -> None:
+    """A leading minus before a digit is a sign, not a flag."""
+    assert is_key_figure("-3.2%") and is_key_figure("--5%")
+
+
+@pytest.mark.parametrize(
+    "markdown",
+    [
+        "本文 **7060 字** 阅读 **15 分钟**",
+        "本文 7060 字，阅读 **15 分钟**。",
+        "全文约 **3,200 字**，预计阅读时间 8 分钟。",
+        "阅读时间：约 **12 分钟**",
+        "This is a **5 min read**. The changelog lists **214 changes**.",
+        "Thanks for reading: this was a **6 minute read**.",
+        "A **10-minute read** for the weekend.",
+        "It takes **8 minutes** to read.",
+        "Reading time: **7 minutes**",
+        "The essay runs **1,200 words** and is free.",
+    ],
+)
+def test_reading_time_or_length_sentence_gives_no_figure(markdown: str) -> None:
+    """A value whose sentence states a reading time or a length is never a figure."""
+    values = values_of(markdown)
+    assert values in ([], ["214 changes"]), values
+
+
+def test_reading_sentence_rule_leaves_other_sentences() -> None:
+    """Only the sentence that states the reading time is left out, not its neighbours."""
+    assert values_of("This is a **5 min read**. Builds got **35%** faster.\n") == ["35%"]
+    assert values_of("文档站阅读量突破 **12万次**。\n") == ["12万次"]
+
+
+def test_whole_paragraph_bold_is_a_pseudo_heading() -> None:
+    """A bold span that is its whole paragraph (punctuation aside) is a heading, not a figure."""
+    markdown = "**13B Model Results**\n\n**70B Model Results:**\n\n**$3.2 billion**\n\nWe raised **$3.2 billion**.\n"
+    got = figures_of(markdown)
+    assert [(f.value, f.context) for f in got] == [("$3.2 billion", "We raised $3.2 billion.")]
+
+
+def test_bold_list_item_and_sentence_end_bold_are_not_pseudo_headings() -> None:
+    """A list item that is all bold, and a bold span that ends a sentence, are still figures."""
+    markdown = "- **18%**\n- We hired **12 engineers**\n\nThe changelog lists\n**214 changes**.\n"
+    assert values_of(markdown) == ["18%", "12 engineers", "214 changes"]
+
+
+def test_bold_in_headings_is_never_a_figure() -> None:
+    """Strong emphasis inside a heading is not a figure."""
+    assert values_of("## Revenue up **45%**\n\nText.\n") == []
+
+
+TABLE = """\
+| Model | Before | After | Change |
+| --- | --- | --- | --- |
+| **Gemma-2-9B** | 1,850 tok/s | 4,420 tok/s | **2.4x** |
+| **45% cohort** | 310 tok/s | 690 tok/s | **2.2x** |
+"""
+
+
+def test_table_figure_takes_its_row_as_sentence() -> None:
+    """A figure in a table cell has its row, cells joined by ` · `, as its context."""
+    got = figures_of(TABLE)
+    assert [(f.value, f.context) for f in got] == [
+        ("2.4x", "Gemma-2-9B · 1,850 tok/s · 4,420 tok/s · 2.4x"),
+        ("2.2x", "45% cohort · 310 tok/s · 690 tok/s · 2.2x"),
+    ]
+
+
+def test_table_row_first_cell_is_never_a_figure() -> None:
+    """The first cell names the row: bold there is no figure, even when it holds a quantity."""
+    assert "45% cohort" not in values_of(TABLE)
+    assert values_of("| a | b |\n| --- | --- |\n| x | **45% cohort** |\n") == ["45% cohort"]
+
+
+def test_long_row_is_cut_around_the_value() -> None:
+    """A row over 80 characters is cut around its figure like any sentence."""
+    row = "| name | " + " | ".join(["some long descriptive cell text"] * 3) + " | **1.39×** |\n"
+    got = figures_of("| a | b | c | d | e |\n| --- | --- | --- | --- | --- |\n" + row)
+    assert len(got) == 1 and got[0].context.startswith("…") and got[0].context.endswith("1.39×")
+    assert len(got[0].context.strip("…")) <= 80
+
+
+def test_values_equal_without_whitespace_count_once() -> None:
+    """`50% 采集` and `50%采集`, `50% of users` and `50 % of users`: the first place is kept."""
+    markdown = "覆盖 **50% 采集**，另有 **50%采集**。\n\nReached **50% of users**; never **50 % of users** before.\n"
+    got = figures_of(markdown)
+    assert [f.value for f in got] == ["50% 采集", "50% of users"]
+    assert got[1].context == "Reached 50% of users; never 50 % of users before."
+
+
+def test_boilerplate_sentence_gives_no_figure() -> None:
+    """A figure whose sentence the summarizer's §7 predicate calls boilerplate is left out."""
+    markdown = "本周社区共合并 **25 个** PR，新增贡献者 **6 位**。\n\n访问量突破 **12万次**。\n"
+    asked: list[str] = []
+
+    def template(sentence: str) -> bool:
+        asked.append(sentence)
+        return sentence.startswith("本周社区")
+
+    assert values_of(markdown, is_boilerplate=template) == ["12万次"]
+    assert asked[0] == "本周社区共合并 25 个 PR，新增贡献者 6 位。"
+    assert values_of(markdown) == ["25 个", "6 位", "12万次"]
+
+
+def test_duplicate_of_a_boilerplate_value_keeps_its_later_place() -> None:
+    """A value first seen in a boilerplate sentence is still a figure where it is news."""
+    markdown = "Join our **12,000 members** today!\n\nThe meetup drew **12,000 members**.\n"
+    got = figures_of(markdown, is_boilerplate=lambda s: s.startswith("Join"))
+    assert [(f.value, f.context) for f in got] == [("12,000 members", "The meetup drew 12,000 members.")]

@@ -13,8 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest.config import SummarySettings
+from digest.config import SummarySettings, load_settings
+from digest.content.scan import scan
 from digest.models import KeyFigure
+from digest.pipeline.build import neighbour_boilerplate
+from digest.summarize.boilerplate import NO_BOILERPLATE
 from digest.summarize.plaintext import parse, strip_templates, text_blocks
 from digest.summarize.summary import body_figures, front_matter_figures, summarize, tldr_text
 from digest.text import cut
@@ -211,15 +214,22 @@ def test_context_is_the_sentence_in_its_own_block() -> None:
     ]
 
 
-def test_labelled_dev_corpus() -> None:
-    """Every labelled dev article gets its labelled TL;DR and key figure values."""
+def test_labelled_dev_corpus(tmp_path: Path) -> None:
+    """Every labelled dev article gets its labelled TL;DR and key figure values, judged against its neighbours."""
     labels = json.loads((FIXTURES / "labels.json").read_text(encoding="utf-8"))
+    content = FIXTURES / "content"
+    config = tmp_path / "config.yaml"
+    config.write_text("site: {timezone: Asia/Shanghai}\n", encoding="utf-8")
+    articles, _ = scan(content, load_settings(config, env={}, overrides={"content": str(content)}))
+    plates = neighbour_boilerplate(articles, articles)
     for lab in labels["articles"]:
         if lab.get("skip") or "error" in lab:
             continue
-        path = FIXTURES / "content" / lab["path"]
-        fm, body = read_article(path / "index.md" if path.is_dir() else path)
-        got_tldr, figures = summarize(body, fm, DEFAULT)
+        path = content / lab["path"]
+        source = path / "index.md" if path.is_dir() else path
+        fm, body = read_article(source)
+        plate = plates.get(source.absolute(), NO_BOILERPLATE)
+        got_tldr, figures = summarize(body, fm, DEFAULT, boilerplate=plate)
         assert re.sub(r"\s+", " ", got_tldr) == re.sub(r"\s+", " ", lab["tldr"]), lab["path"]
         assert [k.value for k in figures] == [k["value"] for k in lab["key_figures"]], lab["path"]
 
@@ -263,3 +273,54 @@ def test_summarize_accepts_non_mapping_front_matter(body: str, fm: Any) -> None:
     assert summarize(body, fm, DEFAULT) == summarize(body, {}, DEFAULT)
     said = "TL;DR: The cache now stores only what the scan made.\n\n" + body
     assert summarize(said, fm, DEFAULT)[0] == "The cache now stores only what the scan made."
+
+
+# --- §4's skips and lead-ins (second edition) ----------------------------------------------------
+
+
+@pytest.mark.parametrize("marker", ["**TL;DR.**", "TL;DR:", "TLDR —", "**tl/dr** –", "TL;DR：", "TL;DR -"])
+def test_tldr_marker_loses_any_punctuation(marker: str) -> None:
+    """`**TL;DR.**`, `TL;DR —` and the like leave no stray punctuation at the start."""
+    assert tldr(f"{marker} Builds are **35%** faster.\n\nMore.") == "Builds are 35% faster."
+
+
+def test_tldr_heading_takes_the_list_that_follows() -> None:
+    """A `## TL;DR` heading's text is the block after it; a list is its items joined by a space."""
+    body = "## TL;DR\n\n- Throughput is up **2.4x**.\n- Tail latency fell.\n\nWe ran it.\n"
+    assert tldr(body) == "Throughput is up 2.4x. Tail latency fell."
+
+
+def test_lead_in_takes_its_list() -> None:
+    """A paragraph ending `:` followed by a list: items without their final `.`, joined by `; `, ending `.`."""
+    body = "Three things changed this quarter:\n\n- Revenue grew **18%**.\n- We hired 12 engineers;\n- Churn fell.\n"
+    assert tldr(body) == "Three things changed this quarter: Revenue grew 18%; We hired 12 engineers; Churn fell."
+
+
+def test_chinese_lead_in_joins_with_chinese_semicolons() -> None:
+    """After `：` the items are joined by `；`, end with `。`, with no space after the lead-in."""
+    body = "本季度有三件事：\n\n1. 营收增长。\n2. 招聘了工程师；\n"
+    assert tldr(body) == "本季度有三件事：营收增长；招聘了工程师。"
+
+
+def test_tldr_lead_in_after_marker_takes_its_list() -> None:
+    """`TL;DR: This release ships:` then a list gives the lead-in and the items, not the lead-in alone."""
+    body = "TL;DR: This release ships day-0 support:\n\n- for the new model\n- for old GPUs\n"
+    assert tldr(body) == "This release ships day-0 support: for the new model; for old GPUs."
+
+
+def test_description_that_repeats_the_title_is_skipped() -> None:
+    """A description equal to the title (case, spaces and punctuation aside) is not the TL;DR."""
+    fm = {"title": "Automated cranes reach the harbour", "description": "Automated Cranes reach the harbour."}
+    assert tldr("The port moved more containers.", fm) == "The port moved more containers."
+
+
+def test_label_paragraph_is_skipped() -> None:
+    """A paragraph all of whose text is bold (brackets aside), like `[**编者按**]`, is not the first paragraph."""
+    assert tldr("[**Editor's note**]\n\nThe port grew.") == "The port grew."
+    assert tldr("[**编者按**]\n\n港口扩建完成。") == "港口扩建完成。"
+
+
+@pytest.mark.parametrize("line", ["本文 **1024** 字，阅读 **3** 分钟。", "This is a 5 min read.", "A 6 minute read."])
+def test_reading_time_line_is_skipped(line: str) -> None:
+    """A reading-time or length line is never the TL;DR: the next paragraph is."""
+    assert tldr(f"{line}\n\nThe real news.") == "The real news."
