@@ -19,7 +19,9 @@ class SiteSettings:
     base_url: str = "https://example.com"
     language: str = "en"  # built-in labels: en, zh-CN
     timezone: str = "UTC"  # dates without an offset are read in this zone
-    permalink: str = "/posts/{slug}/"  # {slug} plus Hugo/Jekyll placeholders (:year, :title, …)
+    # {slug} plus Hugo/Jekyll placeholders (:year, :title, …); or, as Hugo's [permalinks], a mapping of
+    # top-level section to pattern, where an article of a section not listed keeps its own path.
+    permalink: str | dict[str, str] = "/posts/{slug}/"
     logo: str | None = None
     archive_url: str | None = None  # where issues/ is published; enables "view in browser"
     postal_address: str = ""

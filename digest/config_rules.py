@@ -45,6 +45,12 @@ def validate(settings: Settings) -> None:
             "site.base_url", f"expected an absolute http(s) URL with a host, found {found(site.base_url)}"
         )
     _check_language(site.language)
+    if isinstance(site.permalink, dict) and not all(
+        isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in site.permalink.items()
+    ):
+        raise ConfigError.for_key(
+            "site.permalink", f"expected a pattern, or a mapping of section to pattern, found {found(site.permalink)}"
+        )
     smtp, sched = settings.smtp, settings.schedule
     for key, value, low, high in (
         ("summary.tldr_max_chars", settings.summary.tldr_max_chars, 20, None),

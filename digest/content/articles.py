@@ -27,7 +27,7 @@ from digest.content.fields import (
     truthy,
 )
 from digest.content.frontmatter import decode, read_front_matter, sniff_format, split_front_matter
-from digest.content.permalink import article_url
+from digest.content.permalink import HUGO_DEFAULT_PERMALINK, article_url
 from digest.content.walk import article_path
 from digest.errors import ArticleError
 from digest.models import Article
@@ -65,6 +65,16 @@ def never_an_article(rel: str) -> bool:
     """Whether the file at `rel` (relative, POSIX) is left out by its name alone: a section page or a Jekyll draft."""
     parts = rel.split("/")
     return parts[-1] in SECTION_PAGES or "_drafts" in parts[:-1]
+
+
+def not_an_article(rel: str) -> str:
+    """Why the file at `rel`, read without error, is not an article (for --explain)."""
+    parts = rel.split("/")
+    if parts[-1] in SECTION_PAGES:
+        return "not an article: a section page (_index.md)"
+    if "_drafts" in parts[:-1]:
+        return "not published: in a drafts folder (Jekyll's _drafts)"
+    return "not an article: no front matter"
 
 
 def load_body(article: Article) -> str:
@@ -127,7 +137,7 @@ def _build(path: str, source: Path, data: dict[str, Any], body: str | None, sett
         lastmod=_optional_date(fm, LASTMOD_KEYS, settings, strict=False),
         topics=topics_of(fm, TOPIC_KEYS),
         url=url,
-        image=image_of(fm, base_url),
+        image=image_of(fm, base_url, url if bundle else None),  # a leaf bundle's files are its page's
         slug=slug,
         front_matter=data,
     )
@@ -137,28 +147,42 @@ def _permalink(
     path: str, source: Path, fm: dict[str, Any], settings: Settings, slug: str, date: datetime, stem: str, title: str
 ) -> str:
     parts = path.rstrip("/").split("/")
+    folders = parts[:-1]  # a leaf bundle's own folder is the page, not a section
     # Jekyll posts live in a _posts folder (maybe the content folder itself); everything else is read as Hugo.
     jekyll = "_posts" in source.parent.parts
     own = fm.get("permalink")
-    pattern = own if jekyll and isinstance(own, str) else settings.site.permalink
+    pattern = pattern_for(settings.site.permalink, folders[0] if folders else "")
+    if jekyll and isinstance(own, str):
+        pattern = own
     categories = parts[: parts.index("_posts")] if "_posts" in parts else []
     raw = fm.get("categories", fm.get("category"))
     if jekyll and isinstance(raw, str):
         categories += raw.split()  # Jekyll splits a categories string on spaces
     elif jekyll and isinstance(raw, list):
         categories += [t for t in (text_of(c) for c in raw if not isinstance(c, (list, dict))) if t]
+    slug_value = fm.get("slug")
     return article_url(
         pattern,
         base_url=settings.site.base_url,
         slug=slug,
         date=date,
         tz=settings.tz,
-        section=parts[0] if len(parts) > 1 else "",
+        section=folders[0] if folders else "",
         filename=stem,
         title=title,
         generator="jekyll" if jekyll else "hugo",
         categories=categories,
+        sections=folders,
+        slug_set=bool(text_of(slug_value)) and not isinstance(slug_value, list),
     )
+
+
+def pattern_for(permalink: str | dict[str, str], section: str) -> str:
+    """The permalink pattern of an article in top-level `section`: the one pattern, or the section's (Hugo's
+    map form), else Hugo's default, the article's own path."""
+    if isinstance(permalink, str):
+        return permalink
+    return permalink.get(section) or permalink.get(section.lower()) or HUGO_DEFAULT_PERMALINK
 
 
 def _optional_date(fm: dict[str, Any], keys: tuple[str, ...], settings: Settings, *, strict: bool) -> datetime | None:

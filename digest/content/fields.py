@@ -13,7 +13,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from digest.content.permalink import encode_url, join_url
+from digest.content.permalink import encode_url, join_url, resource_url
 
 # 2025-06-13 · 2025-07-05T11:10:04+08:00 · 2025-01-29 18:15:32 +0530 · 2025-06-13 10:00 Z.
 # One Jekyll post repeats its year before the offset ("18:30:22 2023 -0800"); Ruby reads it.
@@ -112,7 +112,10 @@ def _iso_shape(text: str) -> bool:
         return True
     if n < 19 or text[16] != ":":
         return False
-    return n == 19 or (n == 20 and text[19] == "Z") or (n == 25 and text[19] in "+-" and text[22] == ":")
+    # fromisoformat takes an offset of +08:60 as +09:00; the rules refuse it, so such offsets go to them.
+    return n == 19 or (n == 20 and text[19] == "Z") or (
+        n == 25 and text[19] in "+-" and text[22] == ":" and text[20:22] <= "23" and text[23] in "012345"
+    )
 
 
 def _offset(text: str) -> timezone:
@@ -188,14 +191,15 @@ def topics_of(fm: Mapping[str, Any], keys: tuple[str, ...]) -> list[str]:
     return topics
 
 
-def image_of(fm: Mapping[str, Any], base_url: str) -> str | None:
-    """featured_image, image, cover.image, then the first of images: the first one that makes a safe link."""
+def image_of(fm: Mapping[str, Any], base_url: str, page_url: str | None = None) -> str | None:
+    """featured_image, image, cover.image (or `cover` itself, a string), then the first of images: the first
+    one that makes a safe link. With `page_url` (a leaf bundle's), a relative path is a page resource."""
     cover = fm.get("cover")
     images = fm.get("images")
     candidates = [
         fm.get("featured_image"),
         fm.get("image"),
-        cover.get("image") if isinstance(cover, dict) else None,
+        cover.get("image") if isinstance(cover, dict) else cover,
         images[0] if isinstance(images, list) and images else images,
     ]
     for value in candidates:
@@ -204,14 +208,19 @@ def image_of(fm: Mapping[str, Any], base_url: str) -> str | None:
         if isinstance(value, list) and value:
             value = value[0]
         if isinstance(value, str):
-            link = image_url(value, base_url)
+            link = image_url(value, base_url, page_url)
             if link:
                 return link
     return None
 
 
-def image_url(value: str, base_url: str) -> str | None:
-    """An absolute http(s) URL kept; a site path joined to base_url; any other scheme dropped."""
+def image_url(value: str, base_url: str, page_url: str | None = None) -> str | None:
+    """An absolute http(s) URL kept; a site path joined to base_url; any other scheme dropped.
+
+    A relative path (no leading `/`) with `page_url` is a page resource: relative to the page, as
+    Hugo publishes a leaf bundle's files next to its page (`cranes.jpg` of /posts/harbor/ is
+    /posts/harbor/cranes.jpg).
+    """
     text = value.strip()
     if not text:
         return None
@@ -219,6 +228,8 @@ def image_url(value: str, base_url: str) -> str | None:
         text = "https:" + text  # protocol-relative, as themes write CDN links
     if _SCHEME.match(text):
         return encode_url(text) if text.lower().startswith(("http://", "https://")) else None
+    if page_url and not text.startswith("/"):
+        return resource_url(page_url, text)
     return join_url(base_url, text)
 
 

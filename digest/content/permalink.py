@@ -23,9 +23,12 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 Generator = Literal["hugo", "jekyll"]
+# Hugo's path for a page no permalink pattern names: its folders, then its slug or file (bundle) name.
+HUGO_DEFAULT_PERMALINK = "/:sections/:slugorcontentbasename/"
 
-# `{name}` is our config style; `:name` is Hugo's and Jekyll's. Unknown names are left as written.
-_TOKEN = re.compile(r"\{([a-z_]+)\}|:([a-z_]+)")
+# `{name}` is our config style; `:name` is Hugo's and Jekyll's, `:sections[1:]` Hugo's slice of the
+# sections. Unknown names are left as written.
+_TOKEN = re.compile(r"\{([a-z_]+)\}|:([a-z_]+)(\[[a-z0-9:]*\])?")
 # Characters that may stand in a URL path as they are; everything else is percent-encoded.
 _PATH_SAFE = "/:@!$&'()*+,;=-._~%"
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9/._~-]*")
@@ -49,16 +52,30 @@ def article_url(
     title: str,
     generator: Generator = "hugo",
     categories: Sequence[str] = (),
+    sections: Sequence[str] | None = None,
+    slug_set: bool = True,
 ) -> str:
-    """The absolute URL of one article: `pattern` with its placeholders filled, joined to `base_url`."""
+    """The absolute URL of one article: `pattern` with its placeholders filled, joined to `base_url`.
+
+    `sections`: the folders above the article (a bundle's own folder not counted), for Hugo's
+    `:sections`; default: `section` alone. `slug_set`: whether `slug` was written in the front
+    matter (Hugo's `:slug` falls back to the title, `:slugorcontentbasename` to the file name).
+    """
     jekyll = generator == "jekyll"
     moment = date.astimezone(tz) if jekyll else date  # Jekyll runs in the site's zone; Hugo keeps the offset
-    page = _Page(slug, moment, section, filename, title, categories)
+    folders = tuple(sections) if sections is not None else ((section,) if section else ())
+    page = _Page(slug, moment, section, filename, title, categories, folders, slug_set)
     table = _JEKYLL if jekyll else _HUGO
 
     def fill(match: re.Match[str]) -> str:
-        make = table.get(match.group(1) or match.group(2))
-        return match.group(0) if make is None else make(page)
+        name, cut = match.group(1) or match.group(2), match.group(3)
+        if cut and not jekyll and name == "sections":
+            return "/".join(hugo_urlize(s) for s in _slice(page.sections, cut[1:-1]))
+        make = table.get(name)
+        if make is None or cut:
+            return match.group(0)
+        # Our `{slug}` is the slug, else the file's (or bundle's) name: never the title, as Hugo's `:slug` may be.
+        return make(page._replace(slug_set=True) if match.group(1) else page)
 
     path = _TOKEN.sub(fill, pattern)
     # A placeholder that came out empty (no categories) must not leave `//` in the path.
@@ -74,6 +91,24 @@ def join_url(base_url: str, path: str, *, keep_query: bool = True) -> str:
         safe = _PATH_SAFE + ("?#" if keep_query else "")
         path = quote(_STRAY_PERCENT.sub("%25", path), safe=safe)
     return base_url.rstrip("/") + "/" + path.lstrip("/")
+
+
+def resource_url(page_url: str, path: str) -> str:
+    """`path`, relative to the page at `page_url` (a folder URL, or a file's whose folder is taken), encoded.
+
+    `./` and `../` are resolved as a browser would, never above the page's host.
+    """
+    scheme_host, _, page_path = page_url.partition("://")
+    host, slash, rest = page_path.partition("/")
+    folder = ("/" + rest if slash else "/").rsplit("/", 1)[0]  # `/posts/x/` -> `/posts/x`
+    parts = [p for p in folder.split("/") if p]
+    for piece in path.strip().split("/"):
+        if piece == "..":
+            if parts:
+                parts.pop()
+        elif piece and piece != ".":
+            parts.append(piece)
+    return join_url(f"{scheme_host}://{host}", "/".join(parts))
 
 
 def encode_url(url: str) -> str:
@@ -118,6 +153,26 @@ class _Page(NamedTuple):
     filename: str
     title: str
     categories: Sequence[str]
+    sections: tuple[str, ...]
+    slug_set: bool
+
+
+def _slice(items: tuple[str, ...], cut: str) -> tuple[str, ...]:
+    """Hugo's slice of the sections, as Go slices (end excluded) and never out of bounds: `1:`, `:last`, `last`, `0`."""
+    def index(text: str, low: bool) -> int:
+        if not text:
+            return 0 if low else len(items)
+        if text == "last":
+            return len(items) - 1
+        n = int(text) if text.isdigit() else 0
+        return min(n, len(items))
+
+    if ":" not in cut:
+        at = index(cut, True)
+        return items[at : at + 1] if 0 <= at < len(items) else ()
+    low_text, _, high_text = cut.partition(":")
+    low, high = max(index(low_text, True), 0), index(high_text, False)
+    return items[low:high] if low < high else ()
 
 
 def _unique_lower(items: Sequence[str]) -> list[str]:
@@ -144,13 +199,13 @@ _HUGO: dict[str, Callable[[_Page], str]] = {
     "weekdayname": lambda p: _WEEKDAYS[(p.date.weekday() + 1) % 7],
     "yearday": lambda p: str(p.date.timetuple().tm_yday),
     "section": lambda p: hugo_urlize(p.section),
-    "sections": lambda p: hugo_urlize(p.section),
+    "sections": lambda p: "/".join(hugo_urlize(s) for s in p.sections),
     "title": lambda p: hugo_urlize(p.title),
-    "slug": lambda p: hugo_urlize(p.slug),
+    "slug": lambda p: hugo_urlize(p.slug if p.slug_set else p.title),
     "filename": lambda p: hugo_urlize(p.filename),
     "contentbasename": lambda p: hugo_urlize(p.filename),
-    "slugorfilename": lambda p: hugo_urlize(p.slug or p.filename),
-    "slugorcontentbasename": lambda p: hugo_urlize(p.slug or p.filename),
+    "slugorfilename": lambda p: hugo_urlize(p.slug if p.slug_set else p.filename),
+    "slugorcontentbasename": lambda p: hugo_urlize(p.slug if p.slug_set else p.filename),
 }
 _JEKYLL: dict[str, Callable[[_Page], str]] = {
     **_DATES,

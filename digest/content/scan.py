@@ -75,12 +75,19 @@ class ReadJob:
         return str(self.content_dir)  # pathlib caches it
 
 
-def scan(content_dir: Path, settings: Settings) -> tuple[list[Article], list[Skipped]]:
+def scan(content_dir: Path, settings: Settings, under: str = "") -> tuple[list[Article], list[Skipped]]:
     """Every article under `content_dir` (front matter only) and every file that failed, sorted by path.
 
-    One bad file never stops the scan: it becomes a Skipped with a one-line reason.
+    One bad file never stops the scan: it becomes a Skipped with a one-line reason. `under`: only
+    the files of that subfolder (relative, POSIX), read as part of `content_dir` (their paths, so
+    their sections and URLs, are the same as in a scan of the whole folder).
     """
-    files, skipped = walk(content_dir, follow_outside_links=settings.follow_outside_links)
+    files, skipped = walk(content_dir / under if under else content_dir,
+                          follow_outside_links=settings.follow_outside_links)
+    if under:
+        prefix = under.strip("/") + "/"
+        files = {prefix + rel: sig for rel, sig in files.items()}
+        skipped = [Skipped(prefix + s.path, s.reason) for s in skipped]
     articles: list[Article] = []
     for batch in read_rows(sorted(files), ReadJob(content_dir, settings))[0]:
         for row in batch:

@@ -18,7 +18,7 @@ BUNDLE_INDEXES = ("index.md", "index.markdown")
 
 
 def walk(
-    content_dir: str | os.PathLike[str], *, follow_outside_links: bool = False
+    content_dir: str | os.PathLike[str], *, follow_outside_links: bool = False, left_out: list[Skipped] | None = None
 ) -> tuple[dict[str, int], list[Skipped]]:
     """{relative POSIX path: signature of size and mtime} of every Markdown file to read, and the unreadable ones.
 
@@ -26,6 +26,7 @@ def walk(
     first path to a folder wins. Dot files, `_drafts` and a leaf bundle's resources are left out.
     A symbolic link that resolves outside the content folder is a problem, not followed, unless
     `follow_outside_links` (see `outside_link`); telling a link costs nothing (the listing says so).
+    `left_out`, when given, gets the Markdown files and folders left out by rule, with why (for --explain).
     """
     top = os.fspath(content_dir)
     root = os.path.realpath(top)
@@ -62,9 +63,10 @@ def walk(
                 name = entry.name
                 if name.startswith("."):
                     continue  # .git, editor swap files
-                wanted = (name.endswith(SUFFIXES) or name.lower().endswith(SUFFIXES)) and (
-                    not bundle or name in BUNDLE_INDEXES
-                )
+                markdown = name.endswith(SUFFIXES) or name.lower().endswith(SUFFIXES)
+                wanted = markdown and (not bundle or name in BUNDLE_INDEXES)
+                if left_out is not None and markdown and not wanted:
+                    left_out.append(Skipped(prefix + name, f"not a page: a resource of the leaf bundle {rel}/ (Hugo)"))
                 away = outside_link(os.path.join(folder, name), root) if watch_links and entry.is_symlink() else None
                 if wanted and away is None:
                     try:
@@ -88,6 +90,8 @@ def walk(
                 if not is_dir:
                     if wanted and away is not None:
                         problems.append(Skipped(prefix + name, away))
+                elif name == "_drafts" and left_out is not None:
+                    left_out.append(Skipped(prefix + name + "/", "not published: a drafts folder (Jekyll's _drafts)"))
                 elif name != "_drafts" and (not bundle or name == "_posts"):
                     if away is not None:
                         problems.append(Skipped(prefix + name + "/", away))

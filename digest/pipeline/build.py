@@ -20,7 +20,7 @@ from digest.archive.manifest import (
     write_manifest,
 )
 from digest.config import Settings, folder_problem
-from digest.content.articles import load_body
+from digest.content.articles import load_body, not_an_article, read_article
 from digest.content.date_line import MARGIN_SECONDS
 from digest.content.scan import ReadJob, Window, read_rows
 from digest.content.walk import article_path, walk
@@ -34,6 +34,14 @@ from digest.render.issue import RENDER_MODULES, issue_as_rendered, render_issue,
 from digest.selection import Decision, select_articles
 from digest.state import render_cache, scan_cache
 from digest.state.scan_cache import ScanStats
+from digest.summarize.boilerplate import (
+    NEIGHBOURS,
+    NO_BOILERPLATE,
+    Boilerplate,
+    Fingerprints,
+    article_fingerprints,
+    neighbours_before,
+)
 from digest.summarize.summary import summarize
 
 log = logging.getLogger("digest")
@@ -73,6 +81,7 @@ class ContentScan:
     skipped: list[Skipped]
     stats: ScanStats
     far: dict[str, float] = field(default_factory=dict)
+    others: list[Skipped] = field(default_factory=list)  # with `near`: every other Markdown file, and why not
 
 
 def scan_content(
@@ -113,7 +122,8 @@ def scan_range(
     problem = folder_problem(folder)
     if problem:
         raise DigestError(problem, hint="set `content:` in config.yaml or pass --content")
-    files, problems = walk(folder, follow_outside_links=settings.follow_outside_links)
+    left_out: list[Skipped] | None = [] if near else None
+    files, problems = walk(folder, follow_outside_links=settings.follow_outside_links, left_out=left_out)
     wanted = set(also)
     full = frozenset(rel for rel in files if article_path(rel) in wanted) if wanted else frozenset()
     window = Window.of(since, until)
@@ -133,6 +143,10 @@ def scan_range(
     found.articles.sort(key=lambda a: a.path)
     found.skipped = sorted(found.skipped + problems, key=lambda s: s.path)
     found.far = {article_path(rel): ts for rel, ts in sorted(found.far.items())}
+    if left_out is not None:  # --explain: the files that are no article, and those the walk left out
+        known = {a.path for a in found.articles} | {s.path for s in found.skipped} | found.far.keys()
+        others = [Skipped(article_path(rel), not_an_article(rel)) for rel in files if article_path(rel) not in known]
+        found.others = sorted(others + left_out, key=lambda s: s.path)
     stats = found.stats
     log.info("scanned %d files: %d read, %d from the cache", stats.seen, stats.reread, stats.cached)
     return found
@@ -196,25 +210,112 @@ def summarize_articles(
 ) -> tuple[list[Article], list[Skipped]]:
     """The chosen articles, in order, with their TL;DR and key figures (new values), and the ones whose body failed.
 
-    Only these bodies are read. Summaries are cached with the scan until the file changes, so a
-    warm build summarizes nothing; the cache is handed the summaries made here.
+    Each is judged against its neighbours' boilerplate (spec §7): their sentence fingerprints come
+    from the scan cache, and only those never made are made here, from their bodies. Summaries are
+    cached with the scan until the file, or the neighbours' boilerplate, changes: a warm build
+    reads no body and summarizes nothing; the cache is handed what was made here.
     """
     wanted = list(articles)
-    done, todo = scan_cache.summaries_from_cache(wanted, settings)
+    bodies: dict[str, str] = {}
+    failed: dict[str, Skipped] = {}
+    plates = neighbour_plates(wanted, settings, bodies, failed)
+    extra = {path: plate.key() for path, plate in plates.items()}
+    done, todo = scan_cache.summaries_from_cache(wanted, settings, extra)
     made: list[Article] = []
-    failed: list[Skipped] = []
     for art in (progress or untracked)(todo, len(todo), "Summarizing"):
-        try:
-            body = art.body if art.body is not None else load_body(art)
-        except (ArticleError, OSError, UnicodeDecodeError) as exc:
-            failed.append(Skipped(art.path, str(exc) or type(exc).__name__))
+        if art.path in failed:
             continue
-        tldr, figures = summarize(body, art.front_matter, settings.summary)
+        try:
+            body = bodies.pop(art.path) if art.path in bodies else art.body if art.body is not None else load_body(art)
+        except (ArticleError, OSError, UnicodeDecodeError) as exc:
+            failed[art.path] = Skipped(art.path, str(exc) or type(exc).__name__)
+            continue
+        plate = plates.get(art.path, NO_BOILERPLATE)
+        tldr, figures = summarize(body, art.front_matter, settings.summary, title=art.title, boilerplate=plate)
         # Bodies are not kept: an issue of 50 articles should not hold 50 bodies.
         made.append(dataclasses.replace(art, tldr=tldr, key_figures=figures, body=None))
-    scan_cache.save_summaries(made, settings)
+    scan_cache.save_summaries(made, settings, extra)
     summarized = {a.path: a for a in (*done, *made)}
-    return [summarized[a.path] for a in wanted if a.path in summarized], failed
+    return [summarized[a.path] for a in wanted if a.path in summarized], [failed[p] for p in sorted(failed)]
+
+
+def neighbour_plates(
+    wanted: list[Article], settings: Settings, bodies: dict[str, str] | None = None,
+    failed: dict[str, Skipped] | None = None,
+) -> dict[str, Boilerplate]:
+    """{article path: what its neighbours share} for the wanted articles (spec §7), from the scan cache's order.
+
+    Neighbours whose fingerprints were never made are read here (and cached); the bodies of wanted
+    articles read on the way go into `bodies`, so they are read once, and those that failed into `failed`.
+    """
+    bodies = {} if bodies is None else bodies
+    failed = {} if failed is None else failed
+    if not wanted:
+        return {}
+    folder = settings.content_dir
+    rels = {scan_cache.rel_path(a, folder): a for a in wanted}
+    dates = [a.date.timestamp() for a in wanted]
+    try:
+        order = scan_cache.neighbour_order(settings, min(dates), max(dates), NEIGHBOURS)
+    except sqlite3.Error as exc:
+        log.info("no boilerplate check (scan cache unavailable: %s)", exc)
+        return {}
+    paths = [path for _, path in order]
+    place = {path: i for i, path in enumerate(paths)}
+    near = {rel: neighbours_before(paths, place[rel]) for rel in rels if rel in place}
+    need = set(chain.from_iterable(near.values()))
+    fingerprints: dict[str, Fingerprints] = {}
+    for rel, blob in scan_cache.sentences_from_cache(settings, need).items():
+        try:
+            fingerprints[rel] = Fingerprints.decode(blob)
+        except ValueError:
+            continue  # made again below
+    fresh: dict[str, bytes] = {}
+    for rel in sorted(need - fingerprints.keys()):
+        art = rels.get(rel)
+        try:
+            if art is None:
+                art = read_article(folder / rel, folder, settings)
+            body = "" if art is None else art.body if art.body is not None else load_body(art)
+        except (ArticleError, OSError, UnicodeDecodeError) as exc:
+            if rel in rels:
+                failed[rels[rel].path] = Skipped(rels[rel].path, str(exc) or type(exc).__name__)
+            body, art = "", None
+        if rel in rels and art is not None:
+            bodies[art.path] = body
+        fingerprints[rel] = article_fingerprints(body, art.front_matter if art is not None else {})
+        fresh[rel] = fingerprints[rel].encode()
+    scan_cache.save_sentences(settings, fresh)
+    plates = {
+        rels[rel].path: Boilerplate.among(fingerprints[n] for n in neighbours if n in fingerprints)
+        for rel, neighbours in near.items()
+    }
+    return plates
+
+
+def neighbour_boilerplate(articles: Iterable[Article], pool: Iterable[Article]) -> dict[Path, Boilerplate]:
+    """{article's file: what its neighbours share} without a cache (`digest summarize`): the neighbours are
+    the articles of `pool` (the content folder's) dated just before it, ties by path; their bodies are read."""
+    ordered = sorted(pool, key=lambda a: (a.date.timestamp(), a.source.as_posix()))
+    place = {a.source.absolute(): i for i, a in enumerate(ordered)}
+    made: dict[Path, Fingerprints] = {}
+
+    def fingerprints(art: Article) -> Fingerprints:
+        if art.source not in made:
+            try:
+                body = art.body if art.body is not None else load_body(art)
+            except (ArticleError, OSError, UnicodeDecodeError):
+                body = ""
+            made[art.source] = article_fingerprints(body, art.front_matter)
+        return made[art.source]
+
+    plates: dict[Path, Boilerplate] = {}
+    for art in articles:
+        key = art.source.absolute()
+        i = place.get(key)
+        if i is not None:
+            plates[key] = Boilerplate.among(fingerprints(n) for n in ordered[max(i - NEIGHBOURS, 0) : i])
+    return plates
 
 
 def build_issue(
@@ -265,7 +366,8 @@ def build_issue(
         note=note if note is not None else settings.render.note,
         updated=updated,
     )
-    decisions += [Decision(s.path, False, f"unreadable: {s.reason}") for s in skipped]
+    decisions += [Decision(s.path, False, f"skipped: {s.reason}") for s in skipped]
+    decisions += [Decision(s.path, False, s.reason) for s in found.others]
     decisions.sort(key=lambda d: d.path)
     return BuildResult(issue, skipped, decisions, scanned=stats.seen)
 

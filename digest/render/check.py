@@ -201,6 +201,36 @@ def check_safe(html: str) -> list[str]:
     return sorted(set(problems), key=problems.index)
 
 
+# Domains reserved for examples (RFC 2606): a link there is a placeholder, never the site's.
+PLACEHOLDER_DOMAINS = ("example.com", "example.org", "example.net")
+
+
+def _placeholder(host: str) -> str | None:
+    """The reserved example domain `host` is, or is under; None for a real host."""
+    host = host.lower().rstrip(".")
+    return next((d for d in PLACEHOLDER_DOMAINS if host == d or host.endswith("." + d)), None)
+
+
+def check_placeholder_links(html: str, base_url: str) -> list[str]:
+    """Links and images on example.com or example.org while the site's base URL is another host: an issue
+    built with a placeholder base URL (a site configuration that gave none), which would send readers nowhere."""
+    own = (urlsplit(base_url.strip()).hostname or "").lower()
+    found: dict[str, int] = {}
+    for n in parse(html).root.iter():
+        url = n.attrs.get("href") if n.tag in ("a", "area") else n.attrs.get("src") if n.tag == "img" else None
+        try:
+            host = (urlsplit(url.strip()).hostname or "") if url else ""
+        except ValueError:
+            continue
+        if host and host.lower() != own and _placeholder(host):
+            found[host.lower()] = found.get(host.lower(), 0) + 1
+    return [
+        f"links: {count} link{'s' if count > 1 else ''} point at {host}, a placeholder domain, while site.base_url is "
+        f"{base_url.strip()!r}: rebuild the issue with the site's base URL"
+        for host, count in sorted(found.items())
+    ]
+
+
 # --- 4. tables and Outlook comments -------------------------------------------------------------
 
 
