@@ -166,9 +166,10 @@ def build(
     else:
         for path in files.values():
             click.echo(str(path))
+    count = len(issue.articles) + len(issue.more)
     click.echo(
-        f"Done: {len(issue.articles) + len(issue.more)} articles in issue {issue.issue_id} "
-        f"({result.scanned} files read, {len(result.skipped)} skipped).",
+        f"Done: {count} {'article' if count == 1 else 'articles'} in issue {issue.issue_id} "
+        f"({result.scanned} {'file' if result.scanned == 1 else 'files'} read, {len(result.skipped)} skipped).",
         err=True,
     )
 

@@ -18,6 +18,7 @@ LABELS: dict[str, dict[str, str]] = {
         "key_figures": "Key figures",
         "key_figures_text": "Key figures:",
         "more": "More this week",
+        "more_span": "More in this issue",
         "updated": "Updated since we wrote about them",
         "other": "Other",
         "note": "From the editor",
@@ -27,6 +28,7 @@ LABELS: dict[str, dict[str, str]] = {
         "unsubscribe_text": "Unsubscribe: {url}",
         "view_text": "View in browser: {url}",
         "count": "{count} articles",
+        "count_one": "{count} article",
         "nothing_new": "Nothing new this week: no articles were published since the last issue.",
     },
     "zh-CN": {
@@ -35,6 +37,7 @@ LABELS: dict[str, dict[str, str]] = {
         "key_figures": "关键数字",
         "key_figures_text": "关键数字：",
         "more": "本期更多",
+        "more_span": "本期更多",
         "updated": "往期文章有更新",
         "other": "其他",
         "note": "编者按",
@@ -44,6 +47,7 @@ LABELS: dict[str, dict[str, str]] = {
         "unsubscribe_text": "退订：{url}",
         "view_text": "在浏览器中查看：{url}",
         "count": "{count} 篇文章",
+        "count_one": "{count} 篇文章",
         "nothing_new": "本周没有新文章：自上一期以来没有发布新内容。",
     },
 }
@@ -57,6 +61,11 @@ FONT_STACK = (
 )
 
 
+# An issue of at most a week is a week's; the hour is for a week that crosses a DST change and
+# for a scheduled build that starts a little after the last one did.
+WEEK = timedelta(days=7, hours=1)
+
+
 def labels_for(language: str) -> dict[str, str]:
     """The labels of `language` (e.g. `zh-CN`, `zh_cn`, `zh`), English when there are none."""
     norm = language.replace("_", "-").casefold()
@@ -68,6 +77,13 @@ def labels_for(language: str) -> dict[str, str]:
         if key.casefold().split("-")[0] == base:
             return table
     return LABELS["en"]
+
+
+def issue_labels(language: str, since: datetime, until: datetime) -> dict[str, str]:
+    """The labels of one issue: `more` names its overflow list by its span, "More this week" only
+    for an issue of a week or less (`more_span`, "More in this issue", for a month or a year)."""
+    table = labels_for(language)
+    return {**table, "more": table["more_span"]} if until - since > WEEK else table
 
 
 @lru_cache(maxsize=16)

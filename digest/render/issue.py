@@ -3,11 +3,13 @@
 Everything taken from an article is untrusted: titles become one line of at most 300
 characters, only http(s) and mailto URLs become links, and Jinja2 escapes the rest. When the
 HTML would pass `render.max_bytes` (Gmail clips past ~102 KB), the issue is shortened, TL;DRs
-first, then the oldest articles move to the "More this week" list, and a warning says so.
+first, then the oldest articles move to the overflow list ("More this week", or "More in this
+issue" when the issue spans more than a week), and a warning says so.
 """
 
 from __future__ import annotations
 
+import unicodedata
 import urllib.parse
 from dataclasses import dataclass, field, replace
 from email.utils import parseaddr
@@ -18,11 +20,11 @@ from mjml import mjml2html
 
 from digest.config import Settings
 from digest.errors import DigestError
-from digest.models import Article, Issue, KeyFigure, RenderedEmail
-from digest.render.i18n import FONT_STACK, format_day, format_range, labels_for
+from digest.models import Article, Issue, RenderedEmail
+from digest.render.i18n import FONT_STACK, format_day, format_range, issue_labels
 from digest.render.inline import inline_css
 from digest.render.templates import BUILTIN_DIR, environment, render_template
-from digest.text import cut, one_line
+from digest.text import ELLIPSIS, cut, one_line
 
 HTML_TEMPLATE = "issue.mjml.j2"
 TEXT_TEMPLATE = "issue.txt.j2"
@@ -31,6 +33,31 @@ PREHEADER_MAX = 90
 TLDR_STEPS = (160, 80)  # characters: how far TL;DRs are cut, in turn, when an issue is too big
 # The modules whose code decides the rendered bytes: a render cache stamps them.
 RENDER_MODULES = ("digest.render", "digest.text", "digest.models")  # packages stand for every module in them
+
+
+# A run of a key-figure value (between its spaces) of up to this many columns (a CJK character
+# counts two) is kept on one line: about the width of the narrowest phone (320 px) in bold 16 px.
+# A longer run may break, as anything that would not fit on a line at all has to.
+FIGURE_RUN_MAX = 24
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A key figure as a card shows it: `runs` are the value's parts between its spaces, each with
+    whether it is kept on one line, so a value only ever breaks at its own spaces."""
+
+    value: str
+    context: str
+    runs: tuple[tuple[str, bool], ...]
+
+
+def _columns(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def figure_view(value: str, context: str) -> Figure:
+    runs = tuple((run, _columns(run) <= FIGURE_RUN_MAX) for run in value.split(" ") if run)
+    return Figure(value, context, runs)
 
 
 @dataclass
@@ -42,8 +69,9 @@ class Card:
     date: str
     topics: list[str]
     image: str | None
+    image_alt: str  # "" unless the front matter gives one: the image is decorative, the title follows it
     tldr: str
-    figures: list[KeyFigure]  # cut to fit a card
+    figures: list[Figure]  # cut to fit a card
     read_label: str
 
 
@@ -78,19 +106,49 @@ def safe_url(
     return url
 
 
+def image_alt(front_matter: dict[str, Any]) -> str:
+    """The featured image's alt text: `alt` beside the image in the field it came from (`image: {path, alt}`
+    as jekyll-seo-tag writes it, `cover: {image, alt}` as Hugo themes do), else "": the image is
+    decorative, and with images blocked an alt that repeats the title would show the title twice."""
+    cover = front_matter.get("cover")
+    for name in ("featured_image", "image", "cover", "images"):
+        value = front_matter.get(name)
+        if name == "cover" and isinstance(cover, dict):
+            value = cover.get("image")
+        if not value:
+            continue
+        holder = cover if name == "cover" else value
+        alt = holder.get("alt") if isinstance(holder, dict) else None
+        return cut(one_line(alt), TITLE_MAX) if isinstance(alt, str) else ""
+    return ""
+
+
+def show_tldr(tldr: str) -> str:
+    """A TL;DR as a card shows it: one cut after a full sentence (`evening.…`) gets a space before its `…`.
+
+    The summary keeps spec §4's `…` right after the sentence end; in an email `.…` reads as a typo,
+    so the ellipsis stands apart as after any complete sentence (`evening. …`), on the same line.
+    """
+    if len(tldr) >= 2 and tldr.endswith(ELLIPSIS) and tldr[-2] in ".!?":
+        return tldr[:-1] + "\u00a0" + ELLIPSIS
+    return tldr
+
+
 def _card(art: Article, settings: Settings, labels: dict[str, str], tldr_max: int | None) -> Card:
     title = cut(one_line(art.title), TITLE_MAX) or one_line(art.path) or "—"
     tldr = one_line(art.tldr)
     if tldr_max is not None:
         tldr = cut(tldr, tldr_max)
+    tldr = show_tldr(tldr)
     limit = max(settings.summary.key_figures_max, 0)
-    figures = [KeyFigure(cut(one_line(f.value), 60), cut(one_line(f.context), 200)) for f in art.key_figures[:limit]]
+    figures = [figure_view(cut(one_line(f.value), 60), cut(one_line(f.context), 200)) for f in art.key_figures[:limit]]
     return Card(
         title=title,
         url=safe_url(art.url, settings.site.base_url),
         date=format_day(art.date, settings.tz, settings.site.language),
         topics=[t for t in (cut(one_line(t), 40) for t in art.topics) if t],
         image=safe_url(art.image, schemes=("http", "https")) if art.image else None,
+        image_alt=image_alt(art.front_matter),
         tldr=tldr,
         figures=[f for f in figures if f.value],
         read_label=labels["read"].format(title=cut(title, 80)),
@@ -166,7 +224,7 @@ class _Renderer:
         self.settings = settings
         self._cards: dict[tuple[int, int | None], Card] = {}
         site = settings.site
-        self.labels = labels_for(site.language)
+        self.labels = issue_labels(site.language, issue.since, issue.until)
         self.env = environment(settings.path(settings.render.templates))
         self.date_range = format_range(issue.since, issue.until, settings.tz, site.language)
         self.unsubscribe, self.warnings = unsubscribe_link(settings, unsubscribe_url)
@@ -265,7 +323,7 @@ def render_issue(
     """The email for `issue`: subject, inlined HTML, plain text, warnings, and how many articles fit.
 
     When the HTML would pass `render.max_bytes`, the oldest articles that do not fit are listed
-    under "More this week"; `shown` says how many of `issue.articles` kept their card, so the
+    under labels["more"] ("More this week"); `shown` says how many of `issue.articles` kept their card, so the
     pipeline can record what was sent (`issue_as_rendered`). `issue` itself is left as it was.
     """
     r = _Renderer(issue, settings, unsubscribe_url, recipient_name)
@@ -289,7 +347,8 @@ def render_issue(
     if _size(html) > limit and shown:
         shown, moved, context, html = _fit_articles(r, shown, more, tldr_max, limit, html)
         if moved:
-            steps.append(f"{len(moved)} articles moved to the “{r.labels['more']}” list")
+            noun = "article" if len(moved) == 1 else "articles"
+            steps.append(f"{len(moved)} {noun} moved to the “{r.labels['more']}” list")
     warnings = list(r.warnings)
     if steps:
         warnings.append(f"issue shortened to fit {limit} bytes: " + "; ".join(steps) + f" (it was {full_size} bytes)")

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from issue_factory import make_article, make_issue, make_settings
 
+from digest.models import KeyFigure
 from digest.render.issue import render_issue
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -164,7 +165,7 @@ def test_text_contrast_meets_wcag(browser, pages, language, scheme):
     finally:
         page.close()
     assert body_bg == ("rgb(17, 24, 39)" if scheme == "dark" else "rgb(243, 244, 246)"), "dark-mode CSS not applied"
-    assert len(nodes) > 40 and any("dg-kf-v" in n["cls"] for n in nodes)
+    assert len(nodes) > 40 and any("dg-kf-w" in n["cls"] for n in nodes)  # a value's runs (in .dg-kf-v)
     low = [n for n in nodes if n["ratio"] < n["need"]]
     assert not low, "\n".join(
         f"{n['ratio']:.2f} < {n['need']}: {n['text']!r} ({n['tag']}.{n['cls']}) {n['color']} on {n['bg']}" for n in low
@@ -222,3 +223,135 @@ def test_screenshots_at_375_and_640(browser, pages):
     for path in written:
         print(f"screenshot: {path}")
         assert path.stat().st_size > 10_000
+
+
+# --- issue 12, point 3: key figures that read on a phone -------------------------------------------
+
+FIGURE_WIDTHS = (320, 375, 414, 600)
+SWEEP = tuple(range(320, 601, 20))  # and every 20 px between them
+PHONE_FIGURES = {
+    "en": [
+        KeyFigure("1.39×", "faster on the long-context benchmark than the previous release"),
+        KeyFigure("$3.2 billion", "what the company raised in its second round this year"),
+        KeyFigure("2,300亿元", "the fund's size in yuan"),
+        KeyFigure("US$1,234,567,890.12bn", "a very long value with no space in it at all"),
+        KeyFigure("$3.2 billion to $4.8 billion a year", "a long value with spaces of its own"),
+        KeyFigure("50%", "short"),
+    ],
+    "zh-CN": [
+        KeyFigure("2,300亿元", "国家集成电路产业投资基金三期的注册资本，超过前两期之和"),
+        KeyFigure("1.39×", "长上下文基准测试中相对上一版本的速度提升"),
+        KeyFigure("$3.2 billion", "本轮融资总额"),
+        KeyFigure("12,345,678,901亿元人民币", "一个很长而且没有空格的数值"),
+        KeyFigure("35%", "短"),
+    ],
+}
+
+# Per key-figure value (.dg-kf-v): its lines, measured character by character with Range rects.
+# A value is fine when it is one line, or when every new line starts right after a space of its own.
+FIGURES_JS = r"""
+() => {
+  const out = [];
+  for (const el of document.querySelectorAll('.dg-kf-v')) {
+    const box = el.closest('.dg-kf').getBoundingClientRect();
+    const own = el.getBoundingClientRect();
+    const ctx = el.parentElement.querySelector('.dg-kf-c');
+    const range = document.createRange();
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    let lines = 0, lastTop = null, spaceBefore = false, bad = [];
+    let text = '';
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      for (let i = 0; i < n.nodeValue.length; i++) {
+        const ch = n.nodeValue[i];
+        text += ch;
+        if (/\s/.test(ch)) { spaceBefore = true; continue; }
+        range.setStart(n, i); range.setEnd(n, i + 1);
+        const r = range.getClientRects()[0];
+        if (!r) continue;
+        if (lastTop === null || r.top > lastTop + 2) {
+          lines += 1;
+          if (lastTop !== null && !spaceBefore) bad.push(text.slice(0, -1) + ' / ' + ch);
+          lastTop = r.top;
+        }
+        spaceBefore = false;
+      }
+    }
+    range.selectNodeContents(el);
+    const lineBoxes = new Set(Array.from(range.getClientRects()).map(r => Math.round(r.top))).size;
+    out.push({text, lines, lineBoxes, bad, left: own.left, right: own.right, boxLeft: box.left,
+              boxRight: box.right, boxWidth: box.width, ctxWidth: ctx ? ctx.getBoundingClientRect().width : 0,
+              ctxText: ctx ? ctx.textContent.trim() : ''});
+  }
+  const de = document.documentElement;
+  return {figures: out, client: de.clientWidth, scroll: de.scrollWidth,
+          bg: getComputedStyle(document.body).backgroundColor};
+}
+"""
+
+
+def _figures_issue_html(language: str) -> str:
+    """An issue whose first card holds values that broke on a phone (`1.39×`, `2,300亿元`, `$3.2 billion`, long)."""
+    issue = make_issue(3)
+    issue.articles[0].key_figures = list(PHONE_FIGURES[language])
+    settings = make_settings(language=language, summary={"key_figures_max": 6})
+    return render_issue(issue, settings).html
+
+
+@pytest.fixture(scope="module")
+def figure_pages(tmp_path_factory):
+    """The figures issue (en, zh-CN) as files, each with an iframe harness whose width the test sets."""
+    folder = tmp_path_factory.mktemp("figures")
+    for language in ("en", "zh-CN"):
+        (folder / f"issue-{language}.html").write_text(_figures_issue_html(language), encoding="utf-8")
+        (folder / f"harness-{language}.html").write_text(
+            f'<!DOCTYPE html><html><body style="margin:0">'
+            f'<iframe id="f" src="issue-{language}.html" style="border:0;width:320px;height:6000px"></iframe>'
+            f"</body></html>",
+            encoding="utf-8",
+        )
+    return folder
+
+
+def _measure_figures(page, width: int) -> dict:
+    frame_el = page.locator("#f")
+    frame_el.evaluate(f"(el) => el.style.width = '{width}px'")
+    frame = frame_el.element_handle().content_frame()
+    frame.wait_for_function(f"document.documentElement.clientWidth === {width}")
+    return frame.evaluate(FIGURES_JS)
+
+
+@pytest.mark.parametrize("language", ["en", "zh-CN"])
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_key_figure_values_never_break_inside(browser, figure_pages, language, scheme):
+    """Issue 12.3: at 320 to 600 px, light and dark, each key-figure value is one line (or breaks only at its
+    own spaces), inside its box, its context not squeezed beside it, and nothing overflows."""
+    page = _open(browser, (figure_pages / f"harness-{language}.html").as_uri(), scheme, 800)
+    ARTIFACTS.mkdir(exist_ok=True)
+    problems = []
+    try:
+        for width in sorted(set(FIGURE_WIDTHS + SWEEP)):
+            got = _measure_figures(page, width)
+            if scheme == "dark":
+                assert got["bg"] == "rgb(17, 24, 39)", "dark-mode CSS not applied"
+            assert [f["text"].strip() for f in got["figures"][: len(PHONE_FIGURES[language])]] == [
+                f.value for f in PHONE_FIGURES[language]
+            ]
+            if got["scroll"] > width:
+                problems.append(f"{width}px: the page is {got['scroll']} px wide")
+            for f in got["figures"]:
+                where = f"{width}px {f['text']!r}"
+                if f["bad"]:
+                    problems.append(f"{where}: breaks inside itself: {f['bad']}")
+                if f["lines"] > 1 and " " not in f["text"].strip():
+                    problems.append(f"{where}: {f['lines']} lines")
+                if f["right"] > f["boxRight"] + 0.5 or f["left"] < f["boxLeft"] - 0.5:
+                    problems.append(f"{where}: reaches outside its box ({f['left']:.0f}-{f['right']:.0f})")
+                if f["ctxText"] and f["ctxWidth"] < min(0.5 * f["boxWidth"], 240):
+                    problems.append(f"{where}: context squeezed to {f['ctxWidth']:.0f} px of {f['boxWidth']:.0f}")
+            if width in FIGURE_WIDTHS and width < 600:
+                page.locator("#f").element_handle().content_frame().locator(".dg-kf").first.screenshot(
+                    path=str(ARTIFACTS / f"key-figures-{language}-{width}-{scheme}.png")
+                )
+    finally:
+        page.close()
+    assert not problems, "\n".join(problems)

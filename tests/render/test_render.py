@@ -6,6 +6,7 @@ import dataclasses
 import html as htmllib
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ from issue_factory import make_article, make_issue, make_settings
 from mjml import mjml2html
 
 from digest.errors import DigestError
+from digest.models import ArchivedIssue, KeyFigure
+from digest.render.archive_page import render_archive
 from digest.render.check import check_issue_html, mso_comments, parse
 from digest.render.issue import _Renderer, issue_as_rendered, render_issue, safe_url
 from digest.render.templates import render_template
@@ -87,15 +90,79 @@ def test_relative_article_url_is_joined_to_the_base_url():
     assert safe_url("posts/x/", "https://news.example.com") is None
 
 
-def test_image_only_absolute_http_with_numeric_width_and_title_as_alt():
-    """Only absolute http(s) images are shown, each with a numeric width and the title as alt."""
+def test_image_only_absolute_http_with_numeric_width_and_empty_alt():
+    """Only absolute http(s) images are shown, each with a numeric width and alt="" (decorative: the title follows)."""
     good, relative, data = make_article(0), make_article(2), make_article(4)
     relative.image = "/images/x.jpg"
     data.image = "data:image/png;base64,AAAA"
     r = render_issue(_issue_of([good, relative, data]), make_settings())
     imgs = _imgs(r.html)
     assert [i["src"] for i in imgs] == [good.image]
-    assert imgs[0]["width"].isdigit() and imgs[0]["alt"] == good.title
+    assert imgs[0]["width"].isdigit() and imgs[0]["alt"] == ""
+
+
+@pytest.mark.parametrize(
+    ("front_matter", "alt"),
+    [
+        ({"cover": {"image": "x.png", "alt": "A harbour crane at dusk"}}, "A harbour crane at dusk"),
+        ({"image": {"path": "/x.png", "alt": "Two cranes"}}, "Two cranes"),
+        ({"featured_image": "/a.png", "cover": {"image": "x.png", "alt": "not this image's"}}, ""),
+        ({"cover": "x.png"}, ""),
+    ],
+)
+def test_image_alt_from_the_front_matter_field_the_image_came_from(front_matter, alt):
+    """A featured image's alt is the `alt` given beside it in the front matter (cover.alt, image.alt), else ""."""
+    art = make_article(0)
+    art.front_matter = front_matter
+    r = render_issue(_issue_of([art]), make_settings())
+    img = _imgs(r.html)[0]
+    assert img["alt"] == alt
+    link = next(n for n in parse(r.html).root.iter() if n.tag == "a" and any(c.tag == "img" for c in n.iter()))
+    assert ("aria-hidden" in link.attrs) == (alt == "")
+
+
+def test_tldr_cut_after_a_full_stop_shows_its_ellipsis_apart():
+    """A TL;DR cut after a sentence (`evening.…`, spec §4) shows `evening. …` on the card and in the text part."""
+    art = make_article(1)
+    art.tldr = "Shops squeezed their discounts into a single evening.…"
+    r = render_issue(_issue_of([art]), make_settings())
+    tldr = parse(r.html).root.find_class("dg-tldr")[0].text()
+    assert tldr.endswith("evening.\u00a0…") and ".…" not in r.html and ".…" not in r.text
+    assert check_issue_html(r.html, r.text) == []
+    art.tldr = "A TL;DR that was cut at a word…"
+    r = render_issue(_issue_of([art]), make_settings())
+    assert parse(r.html).root.find_class("dg-tldr")[0].text() == "A TL;DR that was cut at a word…"
+
+
+@pytest.mark.parametrize(
+    ("language", "days", "label"),
+    [("en", 7, "More this week"), ("en", 365, "More in this issue"), ("en", 31, "More in this issue"),
+     ("zh-CN", 7, "本期更多"), ("zh-CN", 365, "本期更多")],
+)
+def test_overflow_list_named_for_the_issue_span(language, days, label):
+    """The overflow list is "More this week" only in an issue of a week; a month or a year says "More in this issue"."""
+    issue = make_issue(2, more=2)
+    issue.since = issue.until - timedelta(days=days)
+    r = render_issue(issue, make_settings(language=language))
+    heads = [n.text() for n in parse(r.html).root.find_class("dg-group")]
+    assert heads == [label]
+    assert label in r.text
+    other = "More this week" if label != "More this week" else "More in this issue"
+    assert other not in r.html and other not in r.text
+
+
+def test_key_figure_value_kept_whole_between_its_spaces():
+    """Each run of a key-figure value between its spaces is kept on one line (dg-kf-w, nowrap); a run too long
+    for any phone line is not, so it can never push the page wider."""
+    art = make_article(1)
+    art.key_figures = [KeyFigure("$3.2 billion", "raised"), KeyFigure("2,300亿元", "fund"), KeyFigure("9" * 40, "long")]
+    r = render_issue(_issue_of([art]), make_settings())
+    doc = parse(r.html).root
+    values = doc.find_class("dg-kf-v")
+    assert [v.text() for v in values] == ["$3.2 billion", "2,300亿元", "9" * 40]
+    kept = [[w.text() for w in v.find_class("dg-kf-w")] for v in values]
+    assert kept == [["$3.2", "billion"], ["2,300亿元"], []]
+    assert "white-space:nowrap" in values[0].find_class("dg-kf-w")[0].attrs["style"]
 
 
 def test_long_title_cut_and_newline_never_breaks_anything():
@@ -448,3 +515,11 @@ def test_every_setting_the_render_cache_ignores_leaves_the_email_unchanged():
                 " the render cache would serve a stale issue"
             )
     assert "smtp.rate" in ignored and "mail.recipients" in ignored
+
+
+def test_archive_counts_1_article_and_2_articles():
+    """The archive page lists an issue of one article as `1 article`, of two as `2 articles`."""
+    one = ArchivedIssue("2025-07-01_2025-07-08", "One", 1, None, None, None, ("A",), 1)
+    two = ArchivedIssue("2025-07-08_2025-07-15", "Two", 2, None, None, None, ("B", "C"), 2)
+    page, _feed = render_archive([two, one], make_settings())
+    assert "· 1 article<" in page.replace("</span>", "<") and "· 2 articles<" in page.replace("</span>", "<")
