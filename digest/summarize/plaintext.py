@@ -146,6 +146,28 @@ def parse(markdown: str) -> list[Token]:
         return []
 
 
+@dataclass(frozen=True)
+class Parsed:
+    """A body read once: its block tokens and the line ranges inside kept shortcode pairs.
+
+    What the summary (§4, §5) and the sentence fingerprints (§7) both read, so an article that is
+    summarized and is a neighbour is parsed once. `ok` is False when the body could not be read.
+    """
+
+    tokens: list[Token]
+    inner_lines: list[tuple[int, int]]
+    ok: bool = True
+
+
+def parse_body(body: object) -> Parsed:
+    """A Markdown body (templates cut out) parsed into block tokens; never raises (anything but a str reads as '')."""
+    try:
+        markdown, inner_lines = strip_templates(body if isinstance(body, str) else "")
+        return Parsed(parse(markdown), inner_lines)
+    except Exception:  # a summary must never crash a build
+        return Parsed([], [], ok=False)
+
+
 def inline_text(children: Sequence[Token] | None, mark_strong: bool = False) -> str:
     """Plain text of an inline token's children, whitespace collapsed.
 

@@ -15,7 +15,7 @@ from digest.config import SummarySettings
 from digest.models import KeyFigure
 from digest.summarize.boilerplate import NO_BOILERPLATE, Boilerplate, front_matter_text, is_reading_time_line
 from digest.summarize.figures import body_figures
-from digest.summarize.plaintext import Block, inline_text, is_more_divider, parse, strip_templates, text_blocks
+from digest.summarize.plaintext import Block, Parsed, inline_text, is_more_divider, parse_body, text_blocks
 from digest.text import cut
 
 # The marker, then any run of `:` `：` `.` `-` `—` `–` and spaces (`**TL;DR.**`, `TL;DR —`).
@@ -24,7 +24,7 @@ _SPACES = re.compile(r"\s+")
 
 
 def summarize(
-    body: str,
+    body: str | Parsed,
     front_matter: object,
     settings: SummarySettings,
     *,
@@ -32,6 +32,9 @@ def summarize(
     boilerplate: Boilerplate = NO_BOILERPLATE,
 ) -> tuple[str, list[KeyFigure]]:
     """The TL;DR (plain text, cut to tldr_max_chars) and every key figure of one article.
+
+    `body` is the Markdown body, or the same already parsed (`parse_body`): the pipeline parses a
+    body once for both the summary and the article's sentence fingerprints (§7).
 
     `title` (default: the front matter's) is never taken as the TL;DR; `boilerplate` is what
     the article's neighbours share (§7), made by the pipeline from their fingerprints: this
@@ -44,9 +47,9 @@ def summarize(
     units = getattr(settings, "figure_units", None)
     units = units if isinstance(units, (list, tuple)) else []
     # Each stage is guarded: a summary must never stop a build, and the article still goes out.
+    parsed = body if isinstance(body, Parsed) else parse_body(body)
     try:
-        markdown, inner_lines = strip_templates(body if isinstance(body, str) else "")
-        tokens = parse(markdown)
+        tokens, inner_lines = parsed.tokens, parsed.inner_lines
         blocks = list(text_blocks(tokens, with_strong=True))
     except Exception:
         tokens, inner_lines, blocks = [], [], []
