@@ -23,3 +23,16 @@ def write_atomic(path: Path, data: str | bytes, *, fsync: bool = False) -> None:
             fh.flush()
             os.fsync(fh.fileno())
     tmp.replace(path)
+
+
+def write_if_changed(path: Path, data: str | bytes) -> bool:
+    """`write_atomic` unless `path` already holds exactly these bytes (a warm rebuild rewrites nothing);
+    True when it wrote."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        if path.stat().st_size == len(raw) and path.read_bytes() == raw:
+            return False
+    except OSError:
+        pass
+    write_atomic(path, raw)
+    return True

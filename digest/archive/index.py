@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from digest.files import write_atomic
+from digest.files import write_if_changed
 
 INDEX_FILE = "index.html"
 FEED_FILE = "feed.xml"
@@ -17,5 +17,5 @@ FEED_FILE = "feed.xml"
 def write_archive(out_dir: Path, index_html: str, feed_xml: str) -> None:
     """Write the archive's index page and Atom feed into `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(out_dir / INDEX_FILE, index_html)
-    write_atomic(out_dir / FEED_FILE, feed_xml)
+    write_if_changed(out_dir / INDEX_FILE, index_html)
+    write_if_changed(out_dir / FEED_FILE, feed_xml)

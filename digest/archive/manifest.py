@@ -16,7 +16,7 @@ from typing import Any
 
 from digest.config import Settings
 from digest.errors import DigestError
-from digest.files import write_atomic
+from digest.files import write_if_changed
 from digest.models import ArchivedIssue, Article, Issue, KeyFigure
 
 MANIFEST_VERSION = 1
@@ -102,7 +102,7 @@ def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
         sent = _sent_record(path)  # a rebuild of an issue already sent must not forget that it was
         if sent is not None:
             manifest = {**manifest, "sent": sent}
-    write_atomic(path, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
+    write_if_changed(path, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
 
 
 def manifest_path(settings: Settings, ref: str) -> Path:

@@ -126,3 +126,76 @@ def store(state_path: Path, key: str, rendered: RenderedEmail) -> None:
             conn.close()
     except sqlite3.Error as exc:
         log.info("render cache not written: %s", exc)
+
+
+# --- the archive's index.html and feed.xml -------------------------------------------------------------------
+# A warm build changes no manifest: the archive pages it would render are those already written. The key is
+# what render_archive reads (the manifests, the settings, templates and code the renderer names); the value is
+# a digest of the bytes written for it, so a page edited or deleted since is rendered again.
+
+_ARCHIVE_TABLE = """CREATE TABLE IF NOT EXISTS archive_cache (
+    key TEXT PRIMARY KEY, written TEXT NOT NULL, stored REAL NOT NULL)"""
+
+
+def archive_key(
+    manifests: Sequence[Any], reads: Mapping[str, Any], folders: Sequence[Path], modules: Sequence[str]
+) -> str:
+    """The key of the archive pages made from `manifests` (dataclasses) with `reads`, `folders` and `modules`."""
+    parts = {
+        "manifests": [dataclasses.asdict(m) for m in manifests],
+        "settings": dict(reads),
+        "templates": [_folder_stamp(f) for f in folders],
+        "code": code_stamps(modules),
+    }
+    return hashlib.sha256(json.dumps(parts, ensure_ascii=False, default=str).encode()).hexdigest()
+
+
+def pages_digest(pages: Sequence[bytes | None]) -> str:
+    """A digest of the archive pages' bytes (None: a page that is not there)."""
+    h = hashlib.sha256()
+    for page in pages:
+        h.update(b"-" if page is None else b"+%d:" % len(page) + page)
+    return h.hexdigest()
+
+
+def archive_written(state_path: Path, key: str) -> str | None:
+    """The digest of the pages written for `key`, or None (never written, or no cache)."""
+    if not state_path.exists():
+        return None
+    try:
+        conn = connect(state_path)
+        try:
+            conn.execute(_ARCHIVE_TABLE)
+            row = conn.execute("SELECT written FROM archive_cache WHERE key = ?", (key,)).fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        log.info("archive cache unavailable: %s", exc)
+        return None
+    return row[0] if row and isinstance(row[0], str) else None
+
+
+def note_archive(state_path: Path, key: str, written: str) -> None:
+    """Remember that the pages with digest `written` were made for `key` (best effort; only in an existing
+    state database: a bare refresh_archive never creates one)."""
+    if not state_path.exists():
+        return
+    try:
+        conn = connect(state_path)
+        try:
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(_ARCHIVE_TABLE)
+            conn.execute(
+                "INSERT OR REPLACE INTO archive_cache (key, written, stored) "
+                "VALUES (?, ?, (SELECT COALESCE(MAX(stored), 0) + 1 FROM archive_cache))",
+                (key, written),
+            )
+            conn.execute(
+                "DELETE FROM archive_cache WHERE key NOT IN "
+                "(SELECT key FROM archive_cache ORDER BY stored DESC LIMIT ?)",
+                (KEEP,),
+            )
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        log.info("archive cache not written: %s", exc)
