@@ -81,7 +81,7 @@ def sample_issue(settings):  # noqa: ANN001, ANN201
 
 
 def bench_digest(settings, issue, recipients: list[str], *, fsync: bool = True) -> float:  # noqa: ANN001
-    from digest.pipeline import send_issue
+    from digest.pipeline.send import send_issue
 
     started = time.perf_counter()
     report = send_issue(settings, issue, recipients, fsync=fsync, env=BENCH_ENV)

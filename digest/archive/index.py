@@ -14,8 +14,9 @@ INDEX_FILE = "index.html"
 FEED_FILE = "feed.xml"
 
 
-def write_archive(out_dir: Path, index_html: str, feed_xml: str) -> None:
-    """Write the archive's index page and Atom feed into `out_dir`."""
+def write_archive(out_dir: Path, index_html: str | None, feed_xml: str) -> None:
+    """Write the archive's index page (None: it stands as it is) and Atom feed into `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_if_changed(out_dir / INDEX_FILE, index_html)
+    if index_html is not None:
+        write_if_changed(out_dir / INDEX_FILE, index_html)
     write_if_changed(out_dir / FEED_FILE, feed_xml)

@@ -15,7 +15,7 @@ from digest.config import Settings
 from digest.errors import DigestError
 
 if TYPE_CHECKING:
-    from digest import pipeline
+    from digest.pipeline import send as send_pipeline
 
 MAX_LINES = 50  # failure lines printed one by one; the rest are counted
 
@@ -73,13 +73,13 @@ def send_command(
     the login.
     """
     # Lazy: the pipeline (and smtplib, the renderer) load only for the command that sends.
-    from digest import pipeline
     from digest.archive.manifest import load_issue
     from digest.cli.progress import SendProgress
     from digest.delivery.recipients import collect_recipients
+    from digest.pipeline import send as send_pipeline
 
     # A deleted or emptied state file must not resend.
-    pipeline.check_state(settings, state_reset=state_reset, now=datetime.now(timezone.utc))
+    send_pipeline.check_state(settings, state_reset=state_reset, now=datetime.now(timezone.utc))
     csv_path: Path | None = Path(recipients_file) if recipients_file else None
     if csv_path is None and not to:
         if not settings.mail.recipients:
@@ -96,7 +96,7 @@ def send_command(
         raise click.UsageError("no valid recipient address")
     stop_event = threading.Event()
     with stop_on_signals(stop_event):
-        sent = pipeline.send_built_issue(
+        sent = send_pipeline.send_built_issue(
             settings, loaded, recipients, dry_run=dry_run, resend_ambiguous=resend_ambiguous,
             retry_failed=retry_failed, stop_event=stop_event, env=os.environ,
             progress=lambda issue_id, total: SendProgress(issue_id, total),
@@ -136,7 +136,7 @@ def send_command(
 @pass_settings_keys
 def status_command(settings: Settings, issue: str | None, show_all: bool) -> None:
     """What the outbox recorded: for ISSUE, its counts and every recipient not sent; else the recent issues."""
-    from digest import pipeline
+    from digest.pipeline import send as send_pipeline
 
     path = settings.state_path
     if not path.exists():
@@ -145,7 +145,7 @@ def status_command(settings: Settings, issue: str | None, show_all: bool) -> Non
         else:
             click.echo(f"Nothing recorded yet: no state database at {path}.")
         return
-    status = pipeline.send_status(settings, issue)
+    status = send_pipeline.send_status(settings, issue)
     if not issue:
         _echo_ticks(status)
     for line in [s.line() for s in status.summaries] or ["No issue has been sent yet."]:
@@ -159,7 +159,7 @@ def status_command(settings: Settings, issue: str | None, show_all: bool) -> Non
             click.echo(f"  … and {len(rows) - len(shown)} more (--all lists them)")
 
 
-def _echo_ticks(status: pipeline.SendStatus) -> None:
+def _echo_ticks(status: send_pipeline.SendStatus) -> None:
     """The schedule's recent ticks, so that "nothing new this week" never reads as a failure."""
     if not status.ticks:
         return

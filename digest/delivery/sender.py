@@ -14,7 +14,7 @@ recorded.
 
 The sender is handed what it records in and shows: `open_outbox` (one outbox per worker), the
 render function, the clock and the progress; it imports neither the state database nor the
-renderer. `digest.pipeline.send_issue` wires them.
+renderer. `digest.pipeline.send.send_issue` wires them.
 """
 
 from __future__ import annotations

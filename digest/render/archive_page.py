@@ -1,56 +1,27 @@
-"""The issue archive's pages: `index.html` (every issue built, newest first) and `feed.xml` (Atom).
+"""The issue archive's page: `index.html`, every issue built, newest first (its feed: archive_feed.py).
 
 The archive wing reads the manifests (archive.manifest.read_manifests) and writes the files;
-this module only turns what it read into text, with the same templates, labels and dates as
-the email. A manifest with missing keys still gets a line.
+this module only turns the entries into HTML, with the same templates and labels as the email.
+A manifest with missing keys still gets a line.
 """
 
 from __future__ import annotations
 
-import urllib.parse
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from typing import Any
 
 from digest.config import Settings
 from digest.models import ArchivedIssue
-from digest.render.i18n import format_range, labels_for
+from digest.render.archive_feed import archive_entries, atom_feed
+from digest.render.i18n import labels_for
 from digest.render.templates import environment, render_template
-from digest.text import cut, one_line
+from digest.text import one_line
 
-ATOM = "http://www.w3.org/2005/Atom"
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 INDEX_TEMPLATE = "archive.html.j2"
 
 
-def _entry(issue: ArchivedIssue, settings: Settings, base: str | None) -> dict[str, Any]:
-    issue_id = one_line(issue.issue_id)
-    since, until = issue.since, issue.until
-    language = settings.site.language
-    date_range = format_range(since, until, settings.tz, language) if since and until else ""
-    title = one_line(issue.title)
-    if not title:
-        title = labels_for(language)["issue"].format(number=issue.number) if issue.number is not None else issue_id
-    href = urllib.parse.quote(one_line(issue.page or f"{issue_id}.html"))
-    return {
-        "id": issue_id,
-        "title": cut(title, 300),
-        "number": issue.number,
-        "date_range": date_range,
-        "href": href,
-        "url": (base + href) if base else href,
-        "updated": until or since or EPOCH,
-        "articles": [cut(one_line(t), 300) for t in issue.article_titles],
-        "count": issue.count,
-    }
-
-
-def render_archive(issues: Sequence[ArchivedIssue], settings: Settings) -> tuple[str, str]:
-    """`index.html` and `feed.xml` listing `issues` (newest first, as read_manifests gives them)."""
-    archive = settings.site.archive_url
-    base = archive.rstrip("/") + "/" if archive and archive.startswith(("http://", "https://")) else None
-    entries = [_entry(i, settings, base) for i in issues]
+def render_index(entries: list[dict[str, Any]], settings: Settings) -> str:
+    """`index.html` listing `entries` (archive_feed.archive_entries)."""
     context = {
         "lang": one_line(settings.site.language) or "en",
         "site_title": one_line(settings.site.title),
@@ -58,31 +29,10 @@ def render_archive(issues: Sequence[ArchivedIssue], settings: Settings) -> tuple
         "entries": entries,
     }
     env = environment(settings.path(settings.render.templates))
-    return render_template(env, INDEX_TEMPLATE, context), atom_feed(entries, settings, base)
+    return render_template(env, INDEX_TEMPLATE, context)
 
 
-def atom_feed(entries: list[dict[str, Any]], settings: Settings, base: str | None) -> str:
-    """An Atom 1.0 feed; ElementTree does the escaping, ids are tag: URIs that never change."""
-    ET.register_namespace("", ATOM)
-    host = urllib.parse.urlsplit(settings.site.base_url).hostname or "localhost"
-    lang = one_line(settings.site.language) or "en"
-    feed = ET.Element(f"{{{ATOM}}}feed", {"{http://www.w3.org/XML/1998/namespace}lang": lang})
-    ET.SubElement(feed, f"{{{ATOM}}}id").text = f"tag:{host},2025:digest"
-    ET.SubElement(feed, f"{{{ATOM}}}title").text = one_line(settings.site.title) or host
-    newest = max((e["updated"] for e in entries), default=EPOCH)
-    ET.SubElement(feed, f"{{{ATOM}}}updated").text = newest.isoformat()
-    author = ET.SubElement(feed, f"{{{ATOM}}}author")
-    ET.SubElement(author, f"{{{ATOM}}}name").text = one_line(settings.site.title) or host
-    if base:
-        ET.SubElement(feed, f"{{{ATOM}}}link", {"rel": "self", "href": base + "feed.xml"})
-        ET.SubElement(feed, f"{{{ATOM}}}link", {"rel": "alternate", "href": base + "index.html"})
-    for e in entries:
-        entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
-        ET.SubElement(entry, f"{{{ATOM}}}id").text = f"tag:{host},2025:digest/{urllib.parse.quote(e['id'])}"
-        ET.SubElement(entry, f"{{{ATOM}}}title").text = e["title"]
-        ET.SubElement(entry, f"{{{ATOM}}}updated").text = e["updated"].isoformat()
-        ET.SubElement(entry, f"{{{ATOM}}}link", {"rel": "alternate", "type": "text/html", "href": e["url"]})
-        summary = " · ".join(a for a in e["articles"] if a)
-        ET.SubElement(entry, f"{{{ATOM}}}summary").text = summary or e["date_range"] or e["title"]
-    ET.indent(feed)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(feed, encoding="unicode") + "\n"
+def render_archive(issues: Sequence[ArchivedIssue], settings: Settings) -> tuple[str, str]:
+    """`index.html` and `feed.xml` listing `issues` (newest first, as read_manifests gives them)."""
+    entries = archive_entries(issues, settings)
+    return render_index(entries, settings), atom_feed(entries, settings)

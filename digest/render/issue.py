@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import unicodedata
 import urllib.parse
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from email.utils import parseaddr
-from pathlib import Path
 from typing import Any
 
 from mjml import mjml2html
@@ -23,7 +22,7 @@ from digest.errors import DigestError
 from digest.models import Article, Issue, RenderedEmail
 from digest.render.i18n import FONT_STACK, format_day, format_range, issue_labels
 from digest.render.inline import inline_css
-from digest.render.templates import BUILTIN_DIR, environment, render_template
+from digest.render.templates import environment, render_template
 from digest.text import ELLIPSIS, cut, one_line
 
 HTML_TEMPLATE = "issue.mjml.j2"
@@ -32,7 +31,6 @@ TITLE_MAX = 300
 PREHEADER_MAX = 90
 TLDR_STEPS = (160, 80)  # characters: how far TL;DRs are cut, in turn, when an issue is too big
 # The modules whose code decides the rendered bytes: a render cache stamps them.
-RENDER_MODULES = ("digest.render", "digest.text", "digest.models")  # packages stand for every module in them
 
 
 # A run of a key-figure value (between its spaces) of up to this many columns (a CJK character
@@ -288,27 +286,6 @@ class _Renderer:
         return render_template(self.env, TEXT_TEMPLATE, context)
 
 
-def render_reads(settings: Settings) -> dict[str, Any]:
-    """Every setting `render_issue` and the templates read (the templates see only its context).
-
-    A render cache keys on these, so a setting left out (smtp.rate, mail.recipients, …) never
-    re-renders; one read here and left out would serve a stale issue. test_render checks both ways.
-    """
-    site, r = settings.site, settings.render
-    return {
-        "site": [site.title, site.base_url, site.language, site.logo, site.archive_url, site.postal_address],
-        "tz": str(settings.tz),
-        "render": [str(settings.path(r.templates)), r.group_by, r.max_bytes, r.preheader, r.note, r.subject],
-        "key_figures_max": settings.summary.key_figures_max,
-        "unsubscribe": [settings.mail.unsubscribe_url, settings.mail.unsubscribe_mailto, settings.smtp.sender],
-    }
-
-
-def template_folders(settings: Settings) -> tuple[Path, ...]:
-    """The folders templates are read from: the site's overrides, then the built-ins."""
-    return (settings.path(settings.render.templates), BUILTIN_DIR)
-
-
 def _size(html: str) -> int:
     return len(html.encode("utf-8"))
 
@@ -361,14 +338,6 @@ def render_issue(
         warnings=tuple(warnings),
         shown=len(shown),
     )
-
-
-def issue_as_rendered(issue: Issue, rendered: RenderedEmail) -> Issue:
-    """A new `issue` as `rendered` shows it: the articles that did not fit moved to the front of `more`."""
-    if rendered.shown is None or rendered.shown >= len(issue.articles):
-        return issue
-    keep = rendered.shown
-    return replace(issue, articles=issue.articles[:keep], more=issue.articles[keep:] + issue.more)
 
 
 def _tldr_bytes_saved(articles: list[Article], step: int) -> int:

@@ -19,9 +19,8 @@ from typing import Any
 import jinja2
 
 from digest.errors import DigestError
+from digest.render.reads import BUILTIN_DIR
 from digest.render.text import WIDTH, wrap
-
-BUILTIN_DIR = Path(__file__).parent / "templates"
 
 _ENVS: dict[Path | None, jinja2.Environment] = {}
 

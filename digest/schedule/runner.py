@@ -33,6 +33,7 @@ from digest.delivery.ports import ProgressFactory
 from digest.errors import DigestError
 from digest.models import TickOutcome
 from digest.pipeline import Track
+from digest.pipeline import send as send_pipeline
 from digest.schedule.ticks import last_tick, normalise, wall_key
 from digest.state.locks import AnotherRunHoldsTheLock as AnotherRunHoldsTheLock  # raised by schedule_lock
 from digest.state.locks import exclusive_lock, schedule_lock_path
@@ -102,7 +103,7 @@ def run_tick(
     key = wall_key(raw_tick)
     # Before the state file is opened (which would create it): one that was deleted or emptied
     # beside manifests recording sends would build and send those articles again.
-    pipeline.check_state(settings, state_reset=state_reset, now=datetime.now(timezone.utc))
+    send_pipeline.check_state(settings, state_reset=state_reset, now=datetime.now(timezone.utc))
     with ScheduleState(settings.state_path, clock=time.time) as state:
         # An unfinished send is part of its tick: finish it (or give it up) before anything new.
         resumed = _resume_unfinished(settings, state, at, run, force=force)
@@ -191,8 +192,8 @@ def _send(settings: Settings, state: ScheduleState, outcome: TickOutcome, run: _
     """Send (or go on sending) a tick's issue; record it `sent` only when nothing is left to do."""
     issue_id = outcome.issue_id or ""
     try:
-        recipients = pipeline.recipients_for_schedule(settings)
-        report = pipeline.send_built_issue(
+        recipients = send_pipeline.recipients_for_schedule(settings)
+        report = send_pipeline.send_built_issue(
             settings, issue_id, recipients, stop_event=run.stop_event, progress=run.send_progress, env=run.env,
         ).report
     except (DigestError, OSError) as exc:

@@ -138,11 +138,11 @@ _ARCHIVE_TABLE = """CREATE TABLE IF NOT EXISTS archive_cache (
 
 
 def archive_key(
-    manifests: Sequence[Any], reads: Mapping[str, Any], folders: Sequence[Path], modules: Sequence[str]
+    entries: Sequence[Mapping[str, Any]], reads: Mapping[str, Any], folders: Sequence[Path], modules: Sequence[str]
 ) -> str:
-    """The key of the archive pages made from `manifests` (dataclasses) with `reads`, `folders` and `modules`."""
+    """The key of the archive page made from `entries` with `reads`, `folders` and `modules`."""
     parts = {
-        "manifests": [dataclasses.asdict(m) for m in manifests],
+        "entries": list(entries),
         "settings": dict(reads),
         "templates": [_folder_stamp(f) for f in folders],
         "code": code_stamps(modules),

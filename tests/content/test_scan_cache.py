@@ -641,7 +641,7 @@ def test_adding_renaming_or_editing_a_module_changes_the_code_stamps(
 
 def test_every_cache_stamps_the_modules_that_make_what_it_keeps() -> None:
     """The scan, summary and render caches stamp whole wings, so no module of theirs is left out."""
-    from digest.render.issue import RENDER_MODULES
+    from digest.render.reads import RENDER_MODULES
     from digest.state.db import code_stamps
     from digest.state.scan_cache import READER_MODULES, SUMMARY_MODULES
 

@@ -28,7 +28,7 @@ from digest.delivery.recipients import Recipient, collect_recipients
 from digest.delivery.smtp import SmtpBackend
 from digest.errors import DigestError
 from digest.models import RenderedEmail
-from digest.pipeline import send_issue
+from digest.pipeline.send import send_issue
 
 WHEN = datetime(2025, 7, 7, 8, 0, tzinfo=timezone.utc)  # the messages' Date
 ISSUE_ID = "2025-07-01_2025-07-08"

@@ -18,7 +18,7 @@ from smtp_servers import Inbox, delivery_settings, fake_render, make_issue, serv
 
 from digest.delivery.memory import MemoryBackend
 from digest.errors import DigestError
-from digest.pipeline import send_issue
+from digest.pipeline.send import send_issue
 
 LONG = "Endless " * 625  # 5,000 characters
 HOSTILE_ARTICLES = {

@@ -19,7 +19,7 @@ from digest.cli.progress import SendProgress
 from digest.delivery.base import Outcome
 from digest.delivery.memory import MemoryBackend
 from digest.errors import DeliveryError
-from digest.pipeline import send_issue
+from digest.pipeline.send import send_issue
 from digest.state.outbox import Outbox, outbox_summary
 
 REPO = Path(__file__).resolve().parents[2]

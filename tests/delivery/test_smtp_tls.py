@@ -13,7 +13,7 @@ from smtp_servers import Inbox, delivery_settings, fake_render, make_ca, make_is
 
 from digest.delivery.smtp import SmtpBackend, is_loopback
 from digest.errors import DeliveryError
-from digest.pipeline import send_issue
+from digest.pipeline.send import send_issue
 
 PASSWORD = "correct horse battery staple"
 

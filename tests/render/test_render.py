@@ -17,7 +17,8 @@ from digest.errors import DigestError
 from digest.models import ArchivedIssue, KeyFigure
 from digest.render.archive_page import render_archive
 from digest.render.check import check_issue_html, mso_comments, parse
-from digest.render.issue import _Renderer, issue_as_rendered, render_issue, safe_url
+from digest.render.issue import _Renderer, render_issue, safe_url
+from digest.render.reads import issue_as_rendered
 from digest.render.templates import render_template
 
 GOLDEN = Path(__file__).parents[1] / "golden"
@@ -417,11 +418,11 @@ def _build(issue, settings):
 
 def _counting_renders(monkeypatch) -> list[int]:
     """Count the renderer's calls made by the pipeline (the cache itself never renders)."""
-    import digest.pipeline.build as pipeline_build
+    import digest.render.issue as render_module  # the pipeline loads the renderer from here on a cache miss
 
     calls: list[int] = []
-    original = pipeline_build.render_issue
-    monkeypatch.setattr(pipeline_build, "render_issue", lambda *a, **k: calls.append(1) or original(*a, **k))
+    original = render_module.render_issue
+    monkeypatch.setattr(render_module, "render_issue", lambda *a, **k: calls.append(1) or original(*a, **k))
     return calls
 
 
@@ -496,7 +497,7 @@ def test_render_cache_ignores_settings_the_renderer_does_not_read(tmp_path, monk
 
 def test_every_setting_the_render_cache_ignores_leaves_the_email_unchanged():
     """Each plain setting changed in turn: when `render_reads` does not change, the rendered bytes must not."""
-    from digest.render.issue import render_reads
+    from digest.render.reads import render_reads
 
     s = make_settings()
     base = render_issue(make_issue(3), s)
