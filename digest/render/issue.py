@@ -317,9 +317,11 @@ def render_issue(
         last = i == len(TLDR_STEPS) - 1
         if not last and full_size - _tldr_bytes_saved(shown, step) > limit:
             continue  # this cut cannot be enough: skip a render that would only confirm it
+        cut_changes = any(r.card(a, step).tldr != r.card(a, tldr_max).tldr for a in shown)
         tldr_max = step
-        context = r.context(shown, more, tldr_max)
-        html = r.html(context)
+        if cut_changes:  # else the context, and so the HTML, is the one just rendered: skip the pass
+            context = r.context(shown, more, tldr_max)
+            html = r.html(context)
         steps[:] = [f"TL;DRs cut to {step} characters"]
     if _size(html) > limit and shown:
         shown, moved, context, html = _fit_articles(r, shown, more, tldr_max, limit, html)
