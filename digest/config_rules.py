@@ -40,7 +40,7 @@ def validate(settings: Settings) -> None:
         raise ConfigError.for_key(
             "site.timezone", f"expected an IANA time zone such as 'Europe/Berlin', found {found(site.timezone)}"
         ) from None
-    if not _is_web_url(site.base_url):
+    if not is_web_url(site.base_url):
         raise ConfigError.for_key(
             "site.base_url", f"expected an absolute http(s) URL with a host, found {found(site.base_url)}"
         )
@@ -81,14 +81,15 @@ def validate(settings: Settings) -> None:
     url = settings.mail.unsubscribe_url
     if url is not None:
         scheme = urlsplit(url.strip()).scheme.lower()
-        if scheme not in UNSUBSCRIBE_SCHEMES or (scheme != "mailto" and not _is_web_url(url)):
+        if scheme not in UNSUBSCRIBE_SCHEMES or (scheme != "mailto" and not is_web_url(url)):
             raise ConfigError.for_key(
                 "mail.unsubscribe_url",
                 f"expected an https, http or mailto URL (it goes into every message), found {found(url)}",
             )
 
 
-def _is_web_url(url: str) -> bool:
+def is_web_url(url: str) -> bool:
+    """An absolute http(s) URL with a host (and a numeric port, if any)."""
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a port that is not a number

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import click
 
 from digest.cli.options import config_options, settings_from_flags
 from digest.config import Settings, folder_problem, read_config_file, settings_from_mapping
+from digest.config_rules import is_web_url
 from digest.content.site_config import config_text, detect_site
 from digest.errors import ConfigError, DigestError
 
@@ -75,16 +75,6 @@ def init_command(site: str, output: str | None, force: bool, base_url: str | Non
             click.echo(f"Note: other languages share {facts.content}/ with {facts.language_code}: "
                        "digest reads every article there, whatever its language.")
     click.echo("Next: digest check" + (f" --config {target}" if output else ""))
-
-
-def is_web_url(url: str) -> bool:
-    """An absolute http(s) URL with a host (and a numeric port, if any)."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def config_problems(path: Path) -> list[str]:
