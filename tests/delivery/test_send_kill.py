@@ -126,9 +126,13 @@ def kill_and_rerun(tmp_path: Path, connections: int) -> tuple[int, int, str]:
         last = digest(site, "send", *args)
         got = deliveries(inbox)
         check(got, where)
-        assert last.returncode == 0, f"{where}: last run: {last.stderr}"
+        # A kill can land twice in one reader's DATA: once in the first send, once in its one resend. That reader stays
+        # ambiguous (never a third copy) and the run says so with exit 1; anything else left over is a failure.
+        twice = re.findall(r"^ambiguous: (\S+): ", last.stderr, re.MULTILINE)
+        assert last.returncode == (1 if twice else 0), f"{where}: last run: {last.stderr}"
+        assert "each was already sent again once" in last.stderr or not twice, f"{where}: last run: {last.stderr}"
         status = digest(site, "status", issue_id)
-        assert f"sent: {READERS}," in status.stdout, status.stdout
+        assert f"sent: {READERS - len(twice)}," in status.stdout, f"{where}: {status.stdout}"
     return landed, sum(got.values()) - len(got), where
 
 
