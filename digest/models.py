@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 
 @dataclass(frozen=True)
@@ -47,9 +47,12 @@ class Skipped:
 ARTICLE, SKIPPED, NOT_ARTICLE, DATE_ONLY = 0, 1, 2, 3
 
 
-@dataclass(frozen=True)
-class ScanRow:
-    """One content file as read: its signature (size and mtime) when read, what it holds, and its date."""
+class ScanRow(NamedTuple):
+    """One content file as read: its signature (size and mtime) when read, what it holds, and its date.
+
+    A named tuple, not a dataclass: a cold scan makes one per file in worker processes, and a tuple
+    is made and pickled back to the parent several times faster (measured: 10,000 rows through a
+    pool of two took longer than one process reading them all, with dataclass rows)."""
 
     path: str  # relative to the content folder, POSIX
     sig: int

@@ -526,6 +526,8 @@ def test_short_date_path_agrees_with_the_general_one_and_with_the_full_reader(tm
             checked += 1
     assert checked > 100
     assert timestamp_in(extra["bad-day.md"], True, settings.tz) is None
+    # Only the block is judged: a body that is not UTF-8 is the full read's to report, once a build reaches it.
+    assert timestamp_in(extra["latin1.md"], True, settings.tz) == datetime(2020, 1, 2, tzinfo=settings.tz).timestamp()
     want = datetime.fromisoformat("2020-01-02T03:04:05-07:30").timestamp()
     assert timestamp_in(extra["iso.md"], True, settings.tz) == want
 
