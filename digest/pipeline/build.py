@@ -12,7 +12,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from digest.archive.index import INDEX_FILE, write_archive
+from digest.archive.index import FEED_FILE, INDEX_FILE, write_archive
 from digest.archive.manifest import (
     issue_id_for,
     issue_to_manifest,
@@ -24,7 +24,6 @@ from digest.content.articles import load_body, not_an_article, read_article
 from digest.content.date_line import MARGIN_SECONDS
 from digest.content.scan import ReadJob, Window, read_rows
 from digest.content.walk import article_path, walk
-from digest.delivery.message import MessageFactory
 from digest.errors import ArticleError, DigestError
 from digest.files import write_atomic, write_if_changed
 from digest.models import ARTICLE, DATE_ONLY, Article, Issue, RenderedEmail, ScanRow, Skipped
@@ -418,10 +417,12 @@ def write_issue(result: BuildResult, settings: Settings, *, now: datetime) -> di
         "eml": out / f"{issue.issue_id}.eml",
         "manifest": out / f"{issue.issue_id}.json",
     }
-    # A warm rebuild makes the same bytes: files that hold them already are left as they are.
-    write_if_changed(files["html"], rendered.html)
-    write_if_changed(files["text"], rendered.text)
-    write_atomic(files["eml"], _preview_message(issue, rendered, settings, now))  # bytes: CRLF as on the wire
+    # A warm rebuild makes the same bytes: files that hold them already are left as they are. The
+    # .eml preview is dated when its issue last changed, so it is made again only then.
+    changed = write_if_changed(files["html"], rendered.html)
+    changed = write_if_changed(files["text"], rendered.text) or changed
+    if changed or not files["eml"].exists():
+        write_atomic(files["eml"], _preview_message(issue, rendered, settings, now))  # bytes: CRLF as on the wire
     reasons = {d.path: d.reason for d in result.decisions if d.selected}
     manifest = issue_to_manifest(issue, rendered.subject, {k: p.name for k, p in files.items()}, reasons)
     write_manifest(files["manifest"], manifest)
@@ -431,23 +432,33 @@ def write_issue(result: BuildResult, settings: Settings, *, now: datetime) -> di
 
 
 def refresh_archive(out_dir: Path, settings: Settings) -> None:
-    """Rewrite the archive's feed.xml, and its index.html when what it lists changed, from every manifest.
+    """Rewrite the archive's index.html and feed.xml from every manifest, unless they are already those.
 
-    The index is skipped when the page on disk is the one written for the same entries, settings,
-    templates and code (the state database remembers a digest of its bytes): rendering it loads
-    Jinja2 and costs ~25 ms of a warm build. The feed is rewritten: its `updated` moves each build."""
+    Both pages follow from the manifests, the settings, the templates and the code alone. They are
+    left as they are when the pages on disk are the ones written for the same manifests (by name,
+    size and mtime: a rebuild rewrites a manifest only when it changes) and the same rest (the state
+    database remembers a digest of their bytes): reading every manifest and formatting its dates
+    costs a warm build ~25 ms, and rendering the index loads Jinja2."""
+    manifests = sorted(out_dir.glob("*.json"))
+    key = render_cache.archive_key(
+        [_file_stamp(path) for path in manifests], render_reads(settings), template_folders(settings), RENDER_MODULES
+    )
+    pages = (out_dir / INDEX_FILE, out_dir / FEED_FILE)
+    if render_cache.archive_written(settings.state_path, key) == render_cache.pages_digest(_read_pages(pages)):
+        return
+    from digest.render.archive_page import render_index  # noqa: PLC0415 - lazy: see render()
+
     entries = archive_entries(read_manifests(out_dir), settings)
-    listed = [{k: v for k, v in e.items() if k != "updated"} for e in entries]  # what the index shows
-    key = render_cache.archive_key(listed, render_reads(settings), template_folders(settings), RENDER_MODULES)
-    index = (out_dir / INDEX_FILE,)
-    index_html: str | None = None
-    if render_cache.archive_written(settings.state_path, key) != render_cache.pages_digest(_read_pages(index)):
-        from digest.render.archive_page import render_index  # noqa: PLC0415 - lazy: see render()
+    write_archive(out_dir, render_index(entries, settings), atom_feed(entries, settings))
+    render_cache.note_archive(settings.state_path, key, render_cache.pages_digest(_read_pages(pages)))
 
-        index_html = render_index(entries, settings)
-    write_archive(out_dir, index_html, atom_feed(entries, settings))
-    if index_html is not None:
-        render_cache.note_archive(settings.state_path, key, render_cache.pages_digest(_read_pages(index)))
+
+def _file_stamp(path: Path) -> tuple[str, int, int]:
+    try:
+        st = path.stat()
+    except OSError:
+        return path.name, -1, -1
+    return path.name, st.st_size, st.st_mtime_ns
 
 
 def _read_pages(paths: Iterable[Path]) -> list[bytes | None]:
@@ -463,7 +474,10 @@ def _read_pages(paths: Iterable[Path]) -> list[bytes | None]:
 def _preview_message(issue: Issue, rendered: RenderedEmail, settings: Settings, now: datetime) -> bytes:
     """The complete MIME message, as a subscriber would get it, to open in a mail client."""
     # Built by the same factory `digest send` uses, so the preview is exactly what goes out.
-    # No secret: a preview's unsubscribe link carries no valid token.
+    # No secret: a preview's unsubscribe link carries no valid token. Imported here, as the renderer
+    # is (see render()): a build whose issue did not change makes no message (~20 ms of imports).
+    from digest.delivery.message import MessageFactory  # noqa: PLC0415
+
     factory = MessageFactory(settings, issue.issue_id, rendered, date=now, secret=None, ensure_link=False)
     return factory.build("reader@example.com")
 

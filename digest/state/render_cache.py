@@ -138,11 +138,12 @@ _ARCHIVE_TABLE = """CREATE TABLE IF NOT EXISTS archive_cache (
 
 
 def archive_key(
-    entries: Sequence[Mapping[str, Any]], reads: Mapping[str, Any], folders: Sequence[Path], modules: Sequence[str]
+    sources: Sequence[Any], reads: Mapping[str, Any], folders: Sequence[Path], modules: Sequence[str]
 ) -> str:
-    """The key of the archive page made from `entries` with `reads`, `folders` and `modules`."""
+    """The key of the archive pages made from `sources` (say, the manifests' stamps) with `reads`, `folders`
+    and `modules`."""
     parts = {
-        "entries": list(entries),
+        "sources": list(sources),
         "settings": dict(reads),
         "templates": [_folder_stamp(f) for f in folders],
         "code": code_stamps(modules),
