@@ -16,7 +16,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from digest.config import Settings
@@ -159,24 +161,12 @@ def _date_only_row(rel: str, job: ReadJob) -> Row | None:
     return Row(rel, signature(st.st_size, st.st_mtime_ns), st.st_size, st.st_mtime_ns, DATE_ONLY, ts, None)
 
 
-_job: ReadJob | None = None
-
-
-def _worker_init(job: ReadJob) -> None:
-    global _job
-    _job = job
-
-
-def _worker_read(chunk: list[str]) -> list[Row]:
-    assert _job is not None
-    return [read_row(rel, _job) for rel in chunk]
-
-
 def read_rows(todo: list[str], job: ReadJob) -> tuple[Iterator[list[Row]], int, int]:
     """Rows for the files in `todo` in batches, in any order; how many batches; how many processes read them.
 
-    One process reads a few files; a pool of one process per core reads many. The caller counts
-    batches for its progress bar.
+    One process reads a few files. Many are read by this process and one forked helper per other
+    core, each taking the next chunk as it is free (see _shared_read). The caller counts batches for
+    its progress bar.
     """
     cores = cores_available()
     if len(todo) < POOL_MIN_FILES or cores < 2 or not _can_fork():
@@ -187,13 +177,65 @@ def read_rows(todo: list[str], job: ReadJob) -> tuple[Iterator[list[Row]], int, 
     # the other core idle at the end.
     count = -(-len(todo) // CHUNK)
     chunks = [todo[i::count] for i in range(count)]
-    return _pooled(chunks, job, cores), count, cores
+    return _shared_read(chunks, job, cores - 1), count, cores
 
 
-def _pooled(chunks: list[list[str]], job: ReadJob, cores: int) -> Iterator[list[Row]]:
+def _shared_read(chunks: list[list[str]], job: ReadJob, helpers: int) -> Iterator[list[Row]]:
+    """The chunks' rows, read by this process and `helpers` forked ones that share one chunk counter.
+
+    Not a Pool: with one, this process only waits while it unpickles every row, and on 2 cores the
+    pool read 10,000 files slower than one process (measured: workers' CPU 310-360 ms, the parent's
+    110 ms, one process alone 230-300 ms). Here this process reads (and its caller stores) chunks
+    too, so the faster side simply takes more; each helper sends its rows once, at the end, as
+    plain tuples. Chunks a helper took but never sent (it died) are read here: no row is lost.
+    """
     ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(cores, initializer=_worker_init, initargs=(job,)) as pool:
-        yield from pool.imap_unordered(_worker_read, chunks)
+    counter = ctx.Value("l", 0)
+    pipes, procs = [], []
+    for _ in range(helpers):
+        receive, send = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_helper, args=(chunks, job, counter, send), daemon=True)
+        proc.start()
+        send.close()
+        pipes.append(receive)
+        procs.append(proc)
+    done: set[int] = set()
+    try:
+        while (i := _take(counter)) < len(chunks):
+            done.add(i)
+            yield [read_row(rel, job) for rel in chunks[i]]
+        for receive in pipes:
+            try:
+                for i, rows in receive.recv():
+                    done.add(i)
+                    yield [Row._make(row) for row in rows]
+            except (EOFError, OSError):
+                pass  # the helper died: what it took is read below
+        for i in range(len(chunks)):
+            if i not in done:
+                yield [read_row(rel, job) for rel in chunks[i]]
+    finally:
+        for receive in pipes:
+            receive.close()
+        for proc in procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+
+
+def _take(counter: Any) -> int:
+    with counter.get_lock():
+        i: int = counter.value
+        counter.value = i + 1
+    return i
+
+
+def _helper(chunks: list[list[str]], job: ReadJob, counter: Any, send: Connection) -> None:
+    out = []
+    while (i := _take(counter)) < len(chunks):
+        out.append((i, [tuple(read_row(rel, job)) for rel in chunks[i]]))
+    send.send(out)
+    send.close()
 
 
 def _can_fork() -> bool:

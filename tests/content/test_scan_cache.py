@@ -296,6 +296,27 @@ def test_worker_pool_gives_the_same_result(ten: Path, monkeypatch: pytest.Monkey
     assert stats.workers == 2 and (many, skipped) == one
 
 
+def test_a_helper_that_dies_mid_scan_loses_no_row(ten: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A forked reader that takes chunks and dies before sending them: this process reads those chunks itself."""
+    settings = settings_for(ten)
+    one = cached_scan(settings.content_dir, settings)[:2]
+    died = settings.state_path.parent / "died"
+
+    def take_two_then_die(chunks: list[list[str]], job: object, counter: object, send: object) -> None:
+        for _ in range(2):
+            scan_files._take(counter)
+        died.touch()
+        os._exit(1)
+
+    monkeypatch.setattr(scan_files, "POOL_MIN_FILES", 1)
+    monkeypatch.setattr(scan_files, "CHUNK", 1)
+    monkeypatch.setattr(scan_files, "cores_available", lambda: 2)
+    monkeypatch.setattr(scan_files, "_helper", take_two_then_die)
+    settings.state_path.unlink()
+    many, skipped, stats = cached_scan(settings.content_dir, settings)
+    assert died.exists() and stats.workers == 2 and (many, skipped) == one
+
+
 def test_summary_is_cached_until_the_file_changes(ten: Path) -> None:
     """A saved summary comes back on the next build; after the file changes it has to be made again."""
     settings = settings_for(ten)
