@@ -102,7 +102,24 @@ def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
         sent = _sent_record(path)  # a rebuild of an issue already sent must not forget that it was
         if sent is not None:
             manifest = {**manifest, "sent": sent}
-    write_if_changed(path, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
+    write_if_changed(path, manifest_json(manifest))
+
+
+def manifest_json(manifest: dict[str, Any]) -> str:
+    """The manifest as JSON a person can read: one line per top-level key, and per article in a list.
+
+    Not json.dumps(indent=2): with an indent the standard library encodes in pure Python, ~0.17 s
+    for a 673-article manifest that every build of such an issue writes or compares (its C encoder
+    works only without one). json.loads reads both the same."""
+    lines = []
+    for key, value in manifest.items():
+        if isinstance(value, list) and value:
+            items = ",\n".join("    " + json.dumps(item, ensure_ascii=False) for item in value)
+            encoded = "[\n" + items + "\n  ]"
+        else:
+            encoded = json.dumps(value, ensure_ascii=False)
+        lines.append(f"  {json.dumps(key, ensure_ascii=False)}: {encoded}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
 def manifest_path(settings: Settings, ref: str) -> Path:

@@ -85,3 +85,19 @@ def test_empty_folder_gives_empty_archive(tmp_path):
     feed = ET.parse(tmp_path / "issues" / "feed.xml").getroot()
     assert feed.findall(f"{ATOM}entry") == []
     assert (tmp_path / "issues" / "index.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_manifest_json_reads_back_as_the_manifest_and_keeps_one_line_per_article() -> None:
+    """The manifest's own JSON layout (the C encoder per line) reads back exactly, odd strings included."""
+    import json
+
+    from digest.archive.manifest import manifest_json
+
+    manifest = {
+        "version": 3, "issue_id": "2025-07-01_2025-07-08", "number": None, "note": "a\nb \u2028 \"q\" \\",
+        "files": {"html": "x.html"}, "articles": [{"title": "中文 \u0000", "n": i, "tags": ["x"]} for i in range(3)],
+        "more": [], "updated": [], "sent": {"at": "2025-07-08T00:00:00+00:00", "count": 2},
+    }
+    text = manifest_json(manifest)
+    assert json.loads(text) == manifest
+    assert text.count("\n") == len(manifest) + 2 + 3 + 1  # the braces, one line per key, the articles and their ]
