@@ -1,40 +1,71 @@
-# How fast is `digest build` on a big site, next to Hugo on the same content? (issue 6)
+# How fast is `digest build` on a big site, next to the floor: what any program must spend to read the
+# same files (issue 13; issue 6 set the Hugo targets, issue 11 the --explain one, issue 12 the boilerplate line).
 #
 # From a fresh clone, on Debian/Ubuntu:
 #
 #     python -m venv .venv && . .venv/bin/activate
-#     pip install -e '.[bench]'          # digest plus pyinstrument (for --profile)
-#     sudo apt-get install -y hugo       # or any Hugo >= 0.100 on PATH; `hugo version` must work
-#     python benchmarks/build.py                     # 1,000, 10,000 and 100,000 articles
-#     python benchmarks/build.py --sizes 1000,10000  # smaller, faster
+#     pip install -e .
+#     sudo apt-get install -y hugo       # optional: the Hugo comparison at 10,000 articles (skipped without it)
+#     python benchmarks/build.py                               # 10,000 and 100,000 articles, both site shapes
+#     python benchmarks/build.py --sizes 10000 --runs 5        # one size
+#     python benchmarks/build.py --quick                       # 10,000 articles, 3 runs, the main cases only
 #
-# It writes synthetic sites under benchmarks/_sites/ (gitignored, about 0.6 GB for 100,000
-# articles, reused when present), then for each size runs `digest build --since <7 days before
-# the newest article>` as a subprocess twice: cold (fresh state database, so no scan cache) and
-# warm (same state, nothing changed), recording wall time and the child's peak RSS. For 1,000
-# and 10,000 articles it also times `hugo --renderToMemory` over the same content with minimal
-# layouts. Last, it times rendering one 50-article issue in-process (Jinja2 → MJML → HTML →
-# inlined CSS). It prints one table with each target and PASS or MISS.
+# It writes synthetic sites under benchmarks/_sites/ (gitignored; about 80 MB per 10,000 articles and shape,
+# 0.8 GB per 100,000; reused while GENERATOR_VERSION matches). Two shapes: "fixed", whose newest week holds
+# ISSUE_SIZE (48) articles at every size, like a long-running site's weekly issue, and "uniform", whose dates
+# spread evenly over three years, so that the newest week grows with the site (about 64 at 10,000, 640 at
+# 100,000).
 #
-# The articles are shaped like tests/fixtures/dev/content/posts/2025-07-05-ai-capital.md: YAML
-# front matter (title, date with an offset, draft, featured_image, a long summary, block lists of
-# tags and main_topics), Chinese and English prose with headings and a dozen bold figures. Their
-# dates cover three years; the newest week holds ISSUE_SIZE of them at every size, as a weekly
-# issue of a long-running site carries a few dozen articles however big the archive is.
+# Every figure is a whole process, timed from spawn to exit (interpreter start-up, imports and exit
+# included, as a user waits for it), run --runs times, interleaved: each repetition runs every case once,
+# round-robin, starting one case later each time, so that the load of a shared machine falls on all cases
+# alike. Printed: the median and the min of the wall times, the median CPU time (user + sys of the process
+# and of its pool workers), and the peak memory summed over the process tree, from /proc: the RSS summed
+# (every 10 ms), which the memory target judges and which counts the pages forked workers share once per
+# process, the PSS summed (every 100 ms: it costs more to read), which splits them, and the largest single
+# process. Ratios are of the wall medians (of the mins in brackets), and of the median CPU times. The cases:
+#
+#   floor: read files whole   a Python process that walks content/ and reads every file whole
+#   floor: read 8 KB heads    one that opens, fstats and reads the first QUICK_BYTES of every file, as a cold
+#                             digest scan must at least do to learn each date (digest/content/date_line.py)
+#   floor: digest --help      start-up: the interpreter and digest's command-line imports
+#   cold build                `digest build --since <newest week> --until <just after it>` with a fresh state
+#                             database (no scan cache); the files themselves are in the page cache, as after
+#                             the floor's reads: "cold" is digest's state, not the disk's
+#   warm build                the same again on the same state, nothing changed (cache hits everywhere)
+#   weekly build              the real weekly run: the state of last week's build, made while this week's posts
+#                             did not exist yet (a copy of the site's content tree, hard links, without the newest
+#                             week), restored before each run; then this week's posts are there and the timed
+#                             build covers them
+#   cold build --explain      cold, listing every file with its reason
+#   boilerplate pass          (spec §7, issue 12) `neighbour_plates` for the newest week's articles, timed inside
+#                             a process after a cold scan: cold (every neighbour's sentence fingerprints made
+#                             from its body, as in a cold build) and warm (all from the scan cache)
+#   hugo --renderToMemory     Hugo on the same content, minimal layouts (sites of 10,000 articles or fewer)
+#
+# The render-only line of earlier versions is gone: the render benchmark (benchmarks/render.py) times a
+# 50-article issue with its floor.
+# The cold, warm and weekly builds must make the same issue: checked after every run (the script exits 1 if not).
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+from _common import Figures, Run, cpu, interleaved, load_note, run_process, seconds, table, verdict, wall
+
+from digest.content.date_line import QUICK_BYTES
 
 HERE = Path(__file__).resolve().parent
 SITES = HERE / "_sites"
@@ -42,16 +73,22 @@ GENERATOR_VERSION = "2"  # bump when the generated content changes, so old sites
 ISSUE_SIZE = 48
 NEWEST = datetime(2025, 7, 5, 11, 10, 4, tzinfo=timezone(timedelta(hours=8)))
 SPAN = timedelta(days=3 * 365)
+WEEK = timedelta(days=7)
+# This week's issue: [SINCE, UNTIL), the newest article included; last week's: the week before.
+SINCE, UNTIL = NEWEST - WEEK, NEWEST + timedelta(seconds=1)
+LAST_WEEK = (NEWEST - 2 * WEEK, SINCE)
+SHAPES = ("fixed", "uniform")
 
 TARGETS = {
-    # (size, what): (limit, how it is compared)
-    "cold_ratio": 0.3,  # 10,000 articles: cold digest / hugo
-    "warm_ratio": 0.1,  # 10,000 articles: warm digest / hugo
-    "cold_100k": 8.0,  # seconds
-    "warm_100k": 1.5,  # seconds
-    "rss_100k": 400.0,  # MB
-    "render_50": 0.250,  # seconds
-    "explain_ratio": 2.0,  # cold `digest build --explain` / cold `digest build` (issue 11)
+    "cold_floor": 3.0,  # cold build / reading every file whole (10,000 and 100,000 articles; issue 13)
+    "warm_help": 1.5,  # warm build / `digest --help` (issue 13)
+    "weekly_warm": 2.0,  # weekly build / warm build (issue 13)
+    "memory_100k": 150.0,  # MB, RSS summed over the process tree, cold, warm and weekly (issue 13)
+    "cold_hugo": 0.3,  # 10,000 articles: cold build / hugo (issue 6)
+    "warm_hugo": 0.1,  # 10,000 articles: warm build / hugo (issue 6)
+    "explain_cold": 2.0,  # cold build --explain / cold build (issue 11)
+    "cold_100k": 8.0,  # seconds (issue 6)
+    "warm_100k": 1.5,  # seconds (issue 6)
 }
 
 # --- the synthetic site -------------------------------------------------------------------------
@@ -154,14 +191,33 @@ def article_text(rng: random.Random, index: int, when: datetime) -> str:
 
 
 def article_dates(count: int, rng: random.Random) -> list[datetime]:
-    """ISSUE_SIZE dates in the newest week, the rest spread over the three years before it."""
+    """The fixed shape: ISSUE_SIZE dates in the newest week, the rest spread over the three years before it."""
     recent = min(ISSUE_SIZE, count)
-    week = timedelta(days=7)
-    dates = [NEWEST - timedelta(seconds=rng.uniform(0, week.total_seconds() - 3600)) for _ in range(recent - 1)]
+    dates = [NEWEST - timedelta(seconds=rng.uniform(0, WEEK.total_seconds() - 3600)) for _ in range(recent - 1)]
     dates.append(NEWEST)
-    older = SPAN - week
-    dates += [NEWEST - week - timedelta(seconds=rng.uniform(60, older.total_seconds())) for _ in range(count - recent)]
+    older = SPAN - WEEK
+    dates += [NEWEST - WEEK - timedelta(seconds=rng.uniform(60, older.total_seconds())) for _ in range(count - recent)]
     return [d.replace(microsecond=0) for d in dates]
+
+
+def uniform_dates(count: int, rng: random.Random) -> list[datetime]:
+    """The uniform shape: dates spread evenly over three years, so the newest week grows with the site."""
+    dates = [NEWEST - timedelta(seconds=rng.uniform(0, SPAN.total_seconds())) for _ in range(count - 1)]
+    dates.append(NEWEST)
+    return [d.replace(microsecond=0) for d in dates]
+
+
+DATES = {"fixed": article_dates, "uniform": uniform_dates}
+
+
+def site_plan(count: int, shape: str) -> tuple[list[tuple[str, datetime]], random.Random]:
+    """(every article's path under content/ and date, the generator's random state after the dates).
+
+    Drawn again from the seed whenever needed, so that the newest week's files are known without a list on disk.
+    """
+    rng = random.Random(count if shape == "fixed" else f"uniform-{count}")
+    dates = DATES[shape](count, rng)
+    return [(f"posts/{when.year}/{when:%Y-%m-%d}-post-{i:06d}.md", when) for i, when in enumerate(dates)], rng
 
 
 HUGO_TOML = """\
@@ -184,207 +240,221 @@ state: .digest/state.sqlite
 """
 
 
-def make_site(count: int) -> Path:
-    """benchmarks/_sites/site-COUNT with content/, config.yaml (digest) and hugo.toml + layouts (Hugo)."""
-    root = SITES / f"site-{count}"
+@dataclass
+class Site:
+    """A generated site: its folder, content/ in it, every article's path, the newest week's, and the bytes."""
+
+    count: int
+    shape: str
+    root: Path
+    paths: list[str]
+    newest: list[str]
+    size: int = 0
+
+    @property
+    def content(self) -> Path:
+        return self.root / "content"
+
+    @property
+    def name(self) -> str:
+        return f"{self.count:,} articles, {self.shape} shape"
+
+
+def make_site(count: int, shape: str) -> Site:
+    """benchmarks/_sites/site-COUNT[-uniform] with content/, config.yaml (digest) and hugo.toml + layouts (Hugo)."""
+    root = SITES / (f"site-{count}" if shape == "fixed" else f"site-{count}-{shape}")
     stamp = root / ".complete"
-    if stamp.exists() and stamp.read_text() == GENERATOR_VERSION:
-        return root
-    if root.exists():
-        shutil.rmtree(root)
-    print(f"generating {count:,} articles in {root} …", file=sys.stderr, flush=True)
-    started = time.perf_counter()
-    rng = random.Random(count)
-    posts = root / "content" / "posts"
-    made: set[Path] = set()
-    for index, when in enumerate(article_dates(count, rng)):
-        folder = posts / str(when.year)
-        if folder not in made:
-            folder.mkdir(parents=True, exist_ok=True)
-            made.add(folder)
-        name = f"{when:%Y-%m-%d}-post-{index:06d}.md"
-        (folder / name).write_text(article_text(rng, index, when), encoding="utf-8")
-    (root / "config.yaml").write_text(DIGEST_CONFIG, encoding="utf-8")
-    (root / "hugo.toml").write_text(HUGO_TOML, encoding="utf-8")
-    layouts = root / "layouts" / "_default"
-    layouts.mkdir(parents=True, exist_ok=True)
-    (layouts / "single.html").write_text(SINGLE_HTML, encoding="utf-8")
-    (layouts / "list.html").write_text(LIST_HTML, encoding="utf-8")
-    stamp.write_text(GENERATOR_VERSION)
-    print(f"  done in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
-    return root
+    plan, rng = site_plan(count, shape)
+    if not (stamp.exists() and stamp.read_text() == GENERATOR_VERSION):
+        if root.exists():
+            shutil.rmtree(root)
+        print(f"generating {count:,} articles ({shape}) in {root} …", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        posts = root / "content"
+        for index, (rel, when) in enumerate(plan):
+            path = posts / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(article_text(rng, index, when), encoding="utf-8")
+        (root / "config.yaml").write_text(DIGEST_CONFIG, encoding="utf-8")
+        (root / "hugo.toml").write_text(HUGO_TOML, encoding="utf-8")
+        layouts = root / "layouts" / "_default"
+        layouts.mkdir(parents=True, exist_ok=True)
+        (layouts / "single.html").write_text(SINGLE_HTML, encoding="utf-8")
+        (layouts / "list.html").write_text(LIST_HTML, encoding="utf-8")
+        stamp.write_text(GENERATOR_VERSION)
+        print(f"  done in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+    site = Site(count, shape, root, [rel for rel, _ in plan], [rel for rel, when in plan if when >= SINCE])
+    site.size = sum((site.content / rel).stat().st_size for rel in site.paths)
+    return site
+
+
+def last_week_tree(site: Site) -> Path:
+    """The weekly case's own content tree (hard links to content/), as it was before this week's posts existed.
+
+    Its own tree, so the site's content/ is never incomplete, even if a run is killed; hard links, so the
+    files are the same inodes (same bytes, same mtime, same page cache) as the other cases read.
+    """
+    tree = site.root / "weekly" / "content"
+    newest = set(site.newest)
+    for rel in site.paths:
+        link = tree / rel
+        if rel in newest:
+            link.unlink(missing_ok=True)
+        elif not link.exists():
+            link.parent.mkdir(parents=True, exist_ok=True)
+            os.link(site.content / rel, link)
+    return tree
+
+
+def add_this_week(site: Site, tree: Path) -> None:
+    """This week's posts appear in the weekly tree (after last week's build ran on it)."""
+    for rel in site.newest:
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.link(site.content / rel, tree / rel)
 
 
 # --- measuring ----------------------------------------------------------------------------------
 
-
-def child_env() -> dict[str, str]:
-    """The environment of a user's shell: Python may cache bytecode (some CI images turn that off)."""
-    env = dict(os.environ)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env.pop("PYTHONPROFILEIMPORTTIME", None)
-    return env
-
-
-def _tree_rss_kb(pid: int) -> int:
-    """Resident memory of a process and its descendants now, from /proc (0 where there is no /proc)."""
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
+# The floors: plain Python, no digest imports, the same interpreter digest runs on.
+READ_WHOLE = """\
+import os, sys
+for folder, _, names in os.walk(sys.argv[1]):
+    for name in names:
+        with open(os.path.join(folder, name), "rb") as fh:
+            fh.read()
+"""
+READ_HEADS = """\
+import os, sys
+head = int(sys.argv[2])
+for folder, _, names in os.walk(sys.argv[1]):
+    for name in names:
+        fd = os.open(os.path.join(folder, name), os.O_RDONLY)
         try:
-            with open(f"/proc/{p}/status") as fh:
-                for line in fh:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-                        break
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as fh:
-                    todo += [int(c) for c in fh.read().split()]
-        except (OSError, ValueError):
-            continue
-    return total
+            os.fstat(fd)  # size and mtime: what the scan cache keys a file on
+            os.read(fd, head)
+        finally:
+            os.close(fd)
+"""
+CASES = ("read whole", "read heads", "help", "cold", "warm", "weekly", "explain", "boilerplate", "hugo")
 
 
-def run_timed(cmd: list[str], cwd: Path) -> tuple[float, float, float, float, str]:
-    """(wall s, CPU s of the process and its workers, peak RSS of the largest process MB, of the whole tree MB,
-    stderr)."""
-    import threading
-
-    with tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err, env=child_env())
-        peak = [0]
-        done = threading.Event()
-
-        def sample() -> None:
-            while not done.wait(0.02):
-                peak[0] = max(peak[0], _tree_rss_kb(proc.pid))
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - started
-        done.set()
-        sampler.join()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        err.seek(0)
-        stderr = err.read().decode("utf-8", "replace")
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{stderr}")
-    # ru_* cover the child and the workers it waited for; ru_maxrss is in KB on Linux.
-    cpu = usage.ru_utime + usage.ru_stime
-    return wall, cpu, usage.ru_maxrss / 1024, max(peak[0], usage.ru_maxrss) / 1024, stderr
+def build_cmd(site: Site, content: Path, work: Path, since: datetime, until: datetime, *extra: str) -> list[str]:
+    """`digest build` as a user runs it, with its state database and issues folder in `work`."""
+    return [sys.executable, "-m", "digest", "build", "--since", since.isoformat(), "--until", until.isoformat(),
+            "--config", str(site.root / "config.yaml"), "--content", str(content),
+            "--state", str(work / "state.sqlite"), "--out", str(work / "issues"), *extra]
 
 
-def digest_build(
-    site: Path, state: Path, out: Path, since: datetime, *, explain: bool = False
-) -> tuple[float, float, float, float, str]:
-    cmd = [sys.executable, "-m", "digest", "build", "--since", since.isoformat(),
-           "--config", str(site / "config.yaml"), "--state", str(state), "--out", str(out)]
-    return run_timed([*cmd, "--explain"] if explain else cmd, site)
+def issue_articles(work: Path, since: datetime) -> frozenset[str]:
+    """The articles (cards and the list after them) of the issue starting at `since` in work/issues/."""
+    for manifest in (work / "issues").glob("*.json"):
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and datetime.fromisoformat(str(data.get("since"))) == since:
+            return frozenset(str(a["path"]) for key in ("articles", "more") for a in data.get(key, []))
+    raise SystemExit(f"no issue starting {since.isoformat()} in {work / 'issues'}")
 
 
-def hugo_build(site: Path) -> float:
-    wall, _, _, _, _ = run_timed(["hugo", "--renderToMemory", "--quiet", "--source", str(site)], site)
-    return wall
+@dataclass
+class Measured:
+    """One site's runs by case, and what the builds said."""
+
+    site: Site
+    runs: dict[str, list[Run]]
+    issues: dict[str, set[frozenset[str]]] = field(default_factory=dict)  # case: the articles of its issues
+    last_week: frozenset[str] = frozenset()  # last week's issue (the weekly case's starting state)
+    closing: dict[str, str] = field(default_factory=dict)  # case: digest's closing "Done: …" line
+    plates: dict[str, list[float]] = field(default_factory=dict)  # "cold"/"warm": boilerplate pass seconds
+    plated: int = 0  # the articles the boilerplate pass judged
 
 
-def measure_size(count: int, repeat: int, with_hugo: bool) -> dict[str, float | str]:
-    site = make_site(count)
-    since = NEWEST - timedelta(days=7)
-    runs: dict[str, list[tuple[float, float]]] = {"cold": [], "warm": [], "explain": []}
-    rss, tree = [], []
-    closing = ""
-    for _ in range(repeat):
-        with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp:
-            state, out = Path(tmp) / "state.sqlite", Path(tmp) / "issues"
-            for kind in ("cold", "warm"):  # a fresh state database, then the same one again
-                wall, cpu, big, whole, stderr = digest_build(site, state, out, since)
-                runs[kind].append((wall, cpu))
-                rss.append(big)
-                tree.append(whole)
-            closing = next((line for line in stderr.splitlines() if line.startswith("Done:")), stderr.strip()[-200:])
-        if count == 10_000:
-            # --explain gives a reason for every file: a file far outside the range by its date line
-            # alone (a date-only row, as a plain build), the others through the selection. It must not
-            # summarize them all (issue 11: 41-46 s of cpu), nor parse every front matter (4-5 x cold).
-            with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp:
-                state, out = Path(tmp) / "state.sqlite", Path(tmp) / "issues"
-                wall, cpu, _, _, _ = digest_build(site, state, out, since, explain=True)
-                runs["explain"].append((wall, cpu))
-    cold, cold_cpu = min(runs["cold"])
-    warm, warm_cpu = min(runs["warm"])
-    result: dict[str, float | str] = {
-        "cold": cold, "cold_cpu": cold_cpu, "warm": warm, "warm_cpu": warm_cpu,
-        "rss": max(rss), "tree_rss": max(tree), "closing": closing,
+def closing_line(run: Run) -> str:
+    return next((line for line in run.stderr.splitlines() if line.startswith("Done:")), run.stderr.strip()[-200:])
+
+
+def measure_site(site: Site, runs: int, cases: Sequence[str], scratch: Path) -> Measured:
+    """Prepare the warm and weekly states (untimed), then run the cases interleaved."""
+    root, py = site.root, sys.executable
+    found = Measured(site, {})
+
+    def fresh() -> Path:
+        return Path(tempfile.mkdtemp(dir=scratch))
+
+    def built(case: str, cmd: list[str], work: Path) -> Run:
+        run = run_process(cmd, root)
+        found.issues.setdefault(case, set()).add(issue_articles(work, SINCE))
+        found.closing[case] = closing_line(run)
+        return run
+
+    def cold() -> Run:
+        work = fresh()
+        try:
+            return built("cold", build_cmd(site, site.content, work, SINCE, UNTIL), work)
+        finally:
+            shutil.rmtree(work)
+
+    warm_work = fresh()
+    for _ in range(2):  # a cold build, then a warm one: whatever a build leaves for the next is there
+        run_process(build_cmd(site, site.content, warm_work, SINCE, UNTIL), root)
+
+    def warm() -> Run:
+        return built("warm", build_cmd(site, site.content, warm_work, SINCE, UNTIL), warm_work)
+
+    tree = last_week_tree(site)
+    last_week = fresh()
+    run_process(build_cmd(site, tree, last_week, *LAST_WEEK), root)
+    found.last_week = issue_articles(last_week, LAST_WEEK[0])
+    add_this_week(site, tree)
+
+    def weekly() -> Run:
+        work = fresh()
+        try:
+            shutil.copytree(last_week, work, dirs_exist_ok=True)
+            return built("weekly", build_cmd(site, tree, work, SINCE, UNTIL), work)
+        finally:
+            shutil.rmtree(work)
+
+    def explain() -> Run:
+        work = fresh()
+        try:
+            return run_process(build_cmd(site, site.content, work, SINCE, UNTIL, "--explain"), root)
+        finally:
+            shutil.rmtree(work)
+
+    def boilerplate() -> Run:
+        run = run_process([py, str(Path(__file__).resolve()), "--boilerplate-only", str(root)], root, capture=True)
+        cold_s, warm_s, articles = run.stdout.split()
+        found.plated = int(articles)
+        found.plates.setdefault("cold", []).append(float(cold_s))
+        found.plates.setdefault("warm", []).append(float(warm_s))
+        return run
+
+    every: dict[str, Callable[[], Run]] = {
+        "read whole": lambda: run_process([py, "-c", READ_WHOLE, str(site.content)], root),
+        "read heads": lambda: run_process([py, "-c", READ_HEADS, str(site.content), str(QUICK_BYTES)], root),
+        "help": lambda: run_process([py, "-m", "digest", "--help"], root),
+        "cold": cold,
+        "warm": warm,
+        "weekly": weekly,
+        "explain": explain,
+        "boilerplate": boilerplate,
+        "hugo": lambda: run_process(["hugo", "--renderToMemory", "--quiet", "--source", str(root)], root),
     }
-    if runs["explain"]:
-        result["explain"], result["explain_cpu"] = min(runs["explain"])
-    if with_hugo:
-        result["hugo"] = min(hugo_build(site) for _ in range(repeat + 1))
-    return result
+    chosen = {name: every[name] for name in cases}
+    for name in ("read whole", "read heads", "help"):  # once untimed: the page cache and bytecode, as after any run
+        every[name]()
+    found.runs = interleaved(chosen, runs, label=f"{site.name}: ")
+    return found
 
 
-def measure_render(count: int) -> dict[str, float]:
-    """Render one 50-article issue in a fresh interpreter: the first render (what a build pays) and the steady one."""
-    site = make_site(count)
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--render-only", str(site)]
-    proc = subprocess.run(cmd, cwd=site, capture_output=True, text=True, env=child_env(), check=False)
-    if proc.returncode != 0:
-        raise SystemExit(f"render benchmark failed:\n{proc.stderr}")
-    first, steady, articles = proc.stdout.split()
-    return {"first": float(first), "steady": float(steady), "articles": float(articles)}
-
-
-def render_only(site: Path) -> None:
-    """(In the child) summarize the 50 newest articles, then time render_issue on them."""
-    from digest.config import load_settings
-    from digest.models import Issue
-    from digest.pipeline import scan_content, summarize_articles
-    from digest.render.issue import render_issue
-
-    with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp:
-        settings = load_settings(site / "config.yaml", overrides={"state": str(Path(tmp) / "state.sqlite")})
-        articles, _, _ = scan_content(settings, since=NEWEST - timedelta(days=60), until=NEWEST + timedelta(days=1))
-    newest = sorted(articles, key=lambda a: (-a.date.timestamp(), a.path))[:50]
-    chosen, _ = summarize_articles(newest, settings)
-    since, until = NEWEST - timedelta(days=60), NEWEST + timedelta(seconds=1)
-
-    def issue() -> Issue:
-        return Issue("bench", since, until, list(chosen), number=1)
-
-    started = time.perf_counter()
-    render_issue(issue(), settings)
-    first = time.perf_counter() - started
-    runs = []
-    for _ in range(5):
-        started = time.perf_counter()
-        render_issue(issue(), settings)
-        runs.append(time.perf_counter() - started)
-    print(f"{first:.4f} {statistics.median(runs):.4f} {len(chosen)}")
-
-
-def measure_boilerplate(count: int) -> dict[str, float]:
-    """The boilerplate pass (spec §7) of the newest week's issue in a fresh interpreter: cold (the neighbours'
-    sentences made from their bodies) and warm (all from the scan cache)."""
-    site = make_site(count)
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--boilerplate-only", str(site)]
-    proc = subprocess.run(cmd, cwd=site, capture_output=True, text=True, env=child_env(), check=False)
-    if proc.returncode != 0:
-        raise SystemExit(f"boilerplate benchmark failed:\n{proc.stderr}")
-    cold, warm, articles = proc.stdout.split()
-    return {"cold": float(cold), "warm": float(warm), "articles": float(articles)}
-
-
-def boilerplate_only(site: Path) -> None:
+def boilerplate_only(root: Path) -> None:
     """(In the child) scan the newest week, then time the neighbours' boilerplate of its articles, twice."""
     from digest.config import load_settings
     from digest.pipeline import scan_content
     from digest.pipeline.build import neighbour_plates
 
     with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp:
-        settings = load_settings(site / "config.yaml", overrides={"state": str(Path(tmp) / "state.sqlite")})
-        articles, _, _ = scan_content(settings, since=NEWEST - timedelta(days=7), until=NEWEST + timedelta(days=1))
+        settings = load_settings(root / "config.yaml", overrides={"state": str(Path(tmp) / "state.sqlite")})
+        articles, _, _ = scan_content(settings, since=SINCE, until=UNTIL)
         times = []
         for _ in range(2):
             started = time.perf_counter()
@@ -395,100 +465,139 @@ def boilerplate_only(site: Path) -> None:
 
 # --- the report ---------------------------------------------------------------------------------
 
+HEADER = ("what", "median", "min", "cpu (median)", "peak MB: Σ RSS / Σ PSS / largest", "ratio of medians (of mins)",
+          "cpu ratio", "target", "result")
+LABELS = {
+    "read whole": "floor: read files whole",
+    "read heads": f"floor: read {QUICK_BYTES // 1024} KB heads",
+    "help": "floor: digest --help",
+    "cold": "cold build",
+    "warm": "warm build",
+    "weekly": "weekly build",
+    "explain": "cold build --explain",
+    "hugo": "hugo --renderToMemory",
+}
+SHORT = {"read whole": "read whole", "read heads": "read heads", "help": "--help", "cold": "cold", "warm": "warm",
+         "hugo": "hugo"}
 
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
+
+def memory(runs: Sequence[Run]) -> str:
+    """The peaks over the runs: Σ RSS / Σ PSS / largest process, in MB."""
+    return " / ".join(f"{max(getattr(x, key) for x in runs):.0f}" for key in ("rss_sum", "pss_sum", "largest"))
 
 
-def report(sizes: list[int], figures: dict[int, dict[str, float | str]], render: dict[str, float] | None,
-           boilerplate: dict[int, dict[str, float]] | None = None) -> None:
-    rows: list[tuple[str, ...]] = []
-    for count in sizes:
-        f = figures[count]
-        cold, warm, hugo = float(f["cold"]), float(f["warm"]), f.get("hugo")
-        name = f"{count:,}"
-        if isinstance(hugo, float):
-            rows.append((name, "hugo --renderToMemory", f"{hugo:.2f} s", "", "", ""))
-        for label, value, key in (("cold build", cold, "cold_ratio"), ("warm build", warm, "warm_ratio")):
-            cpu = float(f[label.split()[0] + "_cpu"])
-            ratio = f"{value / hugo:.2f} × hugo" if isinstance(hugo, float) else ""
-            target, result = "", ""
-            if count == 10_000 and isinstance(hugo, float):
-                target, result = f"≤ {TARGETS[key]} × hugo", verdict(value <= TARGETS[key] * hugo)
-            if count == 100_000:
-                limit = TARGETS["cold_100k" if label.startswith("cold") else "warm_100k"]
-                target, result = f"< {limit:g} s", verdict(value < limit)
-            rows.append((name, label, f"{value:.2f} s (cpu {cpu:.2f} s)", ratio, target, result))
-        if "explain" in f:
-            explain, times = float(f["explain"]), float(f["explain"]) / cold
-            limit = TARGETS["explain_ratio"]
-            rows.append((name, "cold build --explain", f"{explain:.2f} s (cpu {float(f['explain_cpu']):.2f} s)",
-                         f"{times:.2f} × cold build", f"≤ {limit:g} × cold build", verdict(times <= limit)))
-        mem = f"{float(f['rss']):.0f} MB (all processes {float(f['tree_rss']):.0f} MB)"
-        if count == 100_000:
-            target, result = "< 400 MB", verdict(float(f["tree_rss"]) < TARGETS["rss_100k"])
-        else:
-            target, result = "", ""
-        rows.append((name, "peak RSS", mem, "", target, result))
-        plate = (boilerplate or {}).get(count)
-        if plate is not None:
-            rows.append((name, f"boilerplate pass, {int(plate['articles'])} articles",
-                         f"{plate['cold'] * 1000:.0f} ms cold", f"{plate['warm'] * 1000:.0f} ms warm",
-                         "(in cold/warm build)", ""))
-    if render is not None:
-        rows.append((f"{int(render['articles'])} articles", "render one issue (first)",
-                     f"{render['first'] * 1000:.0f} ms", f"then {render['steady'] * 1000:.0f} ms",
-                     f"< {TARGETS['render_50'] * 1000:.0f} ms",
-                     verdict(render["first"] < TARGETS["render_50"])))
-    header = ("articles", "what", "figure", "ratio", "target", "result")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+def site_rows(m: Measured) -> list[list[str]]:
+    """The table's rows for one site: each case with its ratio and target, then the other targets."""
+    runs, count = m.runs, m.site.count
+    rows: list[list[str]] = [[f"{m.site.name}: {len(m.site.paths):,} files, {m.site.size / 1e6:.0f} MB, "
+                              f"{len(m.site.newest)} in the newest week"]]
+
+    def compared(case: str, base: str, limit: float | None = None) -> list[str]:
+        """[ratio of medians (of mins), ratio of median CPU times, target, result] of `case` against `base`."""
+        a, b = wall(runs[case]), wall(runs[base])
+        on_cpu = cpu(runs[case]).ratio(cpu(runs[base]))
+        cells = [f"{a.ratio(b):.2f} × {SHORT[base]} ({a.min / b.min:.2f})", f"{on_cpu:.2f}"]
+        if limit is None:
+            return [*cells, "", ""]
+        return [*cells, f"≤ {limit:g} × {SHORT[base]}", verdict(a.ratio(b) <= limit)]
+
+    judged = {"cold": ("read whole", TARGETS["cold_floor"]), "warm": ("help", TARGETS["warm_help"]),
+              "weekly": ("warm", TARGETS["weekly_warm"]), "explain": ("cold", TARGETS["explain_cold"])}
+    also = [("cold", "read heads", None)]
+    if "hugo" in runs:
+        also += [("cold", "hugo", TARGETS["cold_hugo"] if count == 10_000 else None),
+                 ("warm", "hugo", TARGETS["warm_hugo"] if count == 10_000 else None)]
+    for case in (c for c in CASES if c in runs and c != "boilerplate"):
+        base, limit = judged.get(case, ("", None))
+        cells = compared(case, base, limit) if base in runs else ["", "", "", ""]
+        rows.append([LABELS[case], *seconds(wall(runs[case])), f"{cpu(runs[case]).median:.3f} s", memory(runs[case]),
+                     *cells])
+    for case, base, limit in also:
+        if case in runs:
+            rows.append([f"  {LABELS[case]} vs {SHORT[base]}", "", "", "", "", *compared(case, base, limit)])
+    if count == 100_000:
+        for case, key in (("cold", "cold_100k"), ("warm", "warm_100k")):
+            if case in runs:
+                value = wall(runs[case]).median
+                rows.append([f"  {LABELS[case]}, median", f"{value:.3f} s", "", "", "", "", "",
+                             f"< {TARGETS[key]:g} s", verdict(value < TARGETS[key])])
+        builds = [x for case in ("cold", "warm", "weekly") for x in runs.get(case, [])]
+        if builds:
+            peak = max(x.rss_sum for x in builds)
+            rows.append(["  peak memory (cold, warm, weekly)", "", "", "", memory(builds), "", "",
+                         f"< {TARGETS['memory_100k']:g} MB Σ RSS", verdict(peak < TARGETS["memory_100k"])])
+    for kind in m.plates:
+        rows.append([f"boilerplate pass, {kind}, {m.plated} articles", *seconds(Figures.of(m.plates[kind])),
+                     "", "", "(timed inside a process)", "", "", ""])
+    return rows
+
+
+def check_issues(m: Measured) -> list[str]:
+    """Lines saying which issue the builds made; a line starting "MISMATCH" when they do not agree."""
+    made = {frozenset(a) for issues in m.issues.values() for a in issues}
+    sizes = ", ".join(f"{case} {sorted(len(a) for a in issues)}" for case, issues in m.issues.items())
+    lines = [f"{m.site.name}: articles in this week's issue: {sizes}; in last week's: {len(m.last_week)}"]
+    if len(made) > 1:
+        lines.append(f"MISMATCH: the builds of {m.site.name} did not all make the same issue")
+    if m.last_week & set().union(*made):
+        lines.append(f"MISMATCH: last week's issue of {m.site.name} holds articles of this week")
+    lines += [f"  {case}: {text}" for case, text in m.closing.items()]
+    return lines
+
+
+def report(measured: list[Measured], runs: int) -> bool:
+    """Print the table and the issues the builds made; False when the builds did not agree."""
+    rows = [row for m in measured for row in site_rows(m)]
     print()
-    for row in [header, tuple("-" * w for w in widths), *rows]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    print(table(HEADER, rows))
     print()
-    print("Wall times are the best of --repeat runs; cpu is user+sys of digest and its workers (2 cores).")
-    print("Hugo renders the same articles with taxonomies, feeds and sitemap off (see HUGO_TOML).")
-    for count in sizes:
-        print(f"{count:>7,}: {figures[count]['closing']}")
+    print(f"Medians and mins of {runs} interleaved runs of each whole process; ratios are of medians (of mins).")
+    print("cpu is user + sys of the process and its pool workers; memory is the peak over the runs of the sum")
+    print("over the process tree (RSS every 10 ms, counting shared pages once per process; PSS every 100 ms).")
+    lines = [line for m in measured for line in check_issues(m)]
+    print("\n".join(lines))
+    return not any(line.startswith("MISMATCH") for line in lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Time `digest build` on synthetic sites, next to Hugo.")
-    parser.add_argument("--sizes", default="1000,10000,100000", help="comma-separated article counts")
-    parser.add_argument("--repeat", type=int, default=2, help="cold+warm pairs per size; the best is kept (default 2)")
+    parser = argparse.ArgumentParser(description="Time `digest build` on synthetic sites, next to the floor and Hugo.")
+    parser.add_argument("--sizes", help="comma-separated article counts (default 10000,100000; --quick: 10000)")
+    parser.add_argument("--shapes", default=",".join(SHAPES), help="fixed, uniform or both (default both)")
+    parser.add_argument("--runs", type=int, help="interleaved runs of every case (default 5; --quick: 3)")
+    parser.add_argument("--quick", action="store_true", help="floors, cold, warm and weekly only")
     parser.add_argument("--no-hugo", action="store_true", help="skip the Hugo timings")
-    parser.add_argument("--no-render", action="store_true", help="skip the 50-article render timing")
-    parser.add_argument("--render-only", metavar="SITE", help=argparse.SUPPRESS)
     parser.add_argument("--boilerplate-only", metavar="SITE", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.render_only:
-        render_only(Path(args.render_only))
-        return
     if args.boilerplate_only:
         boilerplate_only(Path(args.boilerplate_only))
         return
-    sizes = [int(s.replace("_", "").replace(",", "")) for s in args.sizes.split(",") if s.strip()]
-    hugo = not args.no_hugo and shutil.which("hugo") is not None
-    if not args.no_hugo and not hugo:
-        print("hugo not found on PATH: `apt-get install -y hugo`, or pass --no-hugo", file=sys.stderr)
-        sys.exit(2)
-    if hugo:
-        version = subprocess.run(["hugo", "version"], capture_output=True, text=True, check=True).stdout.strip()
-        print(version, file=sys.stderr)
-    print(f"{sys.version.split()[0]} on {os.cpu_count()} cores", file=sys.stderr)
-    for count in sizes:
-        make_site(count)
-    # Once, so that Python has cached the bytecode of digest and its dependencies, as after any first run.
-    subprocess.run([sys.executable, "-m", "digest", "--help"], capture_output=True, env=child_env(), check=True)
-    figures = {}
-    for count in sizes:
-        print(f"timing {count:,} articles …", file=sys.stderr, flush=True)
-        figures[count] = measure_size(count, args.repeat, hugo and count <= 10_000)
-    render = None if args.no_render else measure_render(min(sizes))
-    boilerplate = {count: measure_boilerplate(count) for count in sizes}
-    startup = min(run_timed([sys.executable, "-m", "digest", "--help"], HERE)[0] for _ in range(5))
-    report(sizes, figures, render, boilerplate)
-    print(f"Start-up: `digest --help` takes {startup * 1000:.0f} ms (python -X importtime -m digest --help shows why).")
+    sizes = [int(s.replace("_", "")) for s in (args.sizes or ("10000" if args.quick else "10000,100000")).split(",")]
+    shapes = [s.strip() for s in args.shapes.split(",") if s.strip()]
+    if unknown := set(shapes) - set(SHAPES):
+        parser.error(f"unknown shape {', '.join(sorted(unknown))}: choose from {', '.join(SHAPES)}")
+    runs = args.runs or (3 if args.quick else 5)
+    cases = [c for c in CASES if not (args.quick and c in ("explain", "boilerplate", "hugo"))]
+    hugo = shutil.which("hugo") is not None and not args.no_hugo and "hugo" in cases
+    if "hugo" in cases and not hugo:
+        print("hugo: skipped (" + ("--no-hugo" if args.no_hugo else "not on PATH: apt-get install -y hugo") + ")",
+              file=sys.stderr)
+    if hugo and min(sizes) <= 10_000:
+        print(subprocess.run(["hugo", "version"], capture_output=True, text=True, check=True).stdout.strip(),
+              file=sys.stderr)
+    print(load_note(), file=sys.stderr)
+    sites = [make_site(count, shape) for count in sizes for shape in shapes]
+    measured = []
+    scratch = Path(tempfile.mkdtemp(prefix="digest-bench-"))
+    try:
+        for site in sites:
+            chosen = [c for c in cases if c != "hugo" or (hugo and site.count <= 10_000)]
+            measured.append(measure_site(site, runs, chosen, scratch))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    agreed = report(measured, runs)
+    print(load_note())
+    if not agreed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":
