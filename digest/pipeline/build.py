@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
 import sqlite3
 from collections.abc import Iterable, Mapping
@@ -209,18 +211,20 @@ def summarize_articles(
 ) -> tuple[list[Article], list[Skipped]]:
     """The chosen articles, in order, with their TL;DR and key figures (new values), and the ones whose body failed.
 
-    Each is judged against its neighbours' boilerplate (spec §7): their sentence fingerprints come
-    from the scan cache, and only those never made are made here, from their bodies. A chosen article
-    that is also a neighbour is read and parsed once, for its fingerprints and its summary. Summaries
-    are cached with the scan until the file, or the neighbours' boilerplate, changes: a warm build
-    reads no body and summarizes nothing; the cache is handed what was made here.
+    Each is judged against its neighbours' boilerplate (spec §7). Summaries are cached with the scan
+    until the file or one of its neighbours' files changes: the cache is asked first, by which
+    neighbours' files (path and signature) an article has, so a warm build reads no body, decodes no
+    fingerprint and summarizes nothing. For the others the neighbours' sentence fingerprints come
+    from the scan cache, and only those never made are made here, from their bodies; a chosen
+    article that is also a neighbour is read and parsed once, for its fingerprints and its summary.
     """
     wanted = list(articles)
+    near = _neighbours(wanted, settings)
+    extra = {path: _neighbours_key(neighbours) for path, neighbours in near.items()}
+    done, todo = scan_cache.summaries_from_cache(wanted, settings, extra)
     parsed: dict[str, Parsed] = {}
     failed: dict[str, Skipped] = {}
-    plates = neighbour_plates(wanted, settings, parsed, failed)
-    extra = {path: plate.key() for path, plate in plates.items()}
-    done, todo = scan_cache.summaries_from_cache(wanted, settings, extra)
+    plates = _plates(todo, {a.path: near[a.path] for a in todo if a.path in near}, settings, parsed, failed)
     made: list[Article] = []
     for art in (progress or untracked)(todo, len(todo), "Summarizing"):
         if art.path in failed:
@@ -249,22 +253,52 @@ def neighbour_plates(
     articles read on the way go into `parsed`, so they are read and parsed once, and those that failed into
     `failed`.
     """
-    parsed = {} if parsed is None else parsed
-    failed = {} if failed is None else failed
+    return _plates(wanted, _neighbours(wanted, settings), settings, {} if parsed is None else parsed,
+                   {} if failed is None else failed)
+
+
+# An article's neighbours: (path relative to the content folder, signature) of each, oldest first.
+Neighbours = list[tuple[str, int]]
+
+
+def _neighbours(wanted: list[Article], settings: Settings) -> dict[str, Neighbours]:
+    """{article path: its neighbours} for the wanted articles the scan cache orders (none without a cache)."""
     if not wanted:
         return {}
     folder = settings.content_dir
-    rels = {scan_cache.rel_path(a, folder): a for a in wanted}
     dates = [a.date.timestamp() for a in wanted]
     try:
         order = scan_cache.neighbour_order(settings, min(dates), max(dates), NEIGHBOURS)
     except sqlite3.Error as exc:
         log.info("no boilerplate check (scan cache unavailable: %s)", exc)
         return {}
-    paths = [path for _, path in order]
+    paths = [path for _, path, _ in order]
+    sigs = {path: sig for _, path, sig in order}
     place = {path: i for i, path in enumerate(paths)}
-    near = {rel: neighbours_before(paths, place[rel]) for rel in rels if rel in place}
-    need = set(chain.from_iterable(near.values()))
+    near: dict[str, Neighbours] = {}
+    for art in wanted:
+        i = place.get(scan_cache.rel_path(art, folder))
+        if i is not None:
+            near[art.path] = [(rel, sigs[rel]) for rel in neighbours_before(paths, i)]
+    return near
+
+
+def _neighbours_key(neighbours: Neighbours) -> str:
+    """What a summary was judged against, as its cache knows it: its neighbours' files (a file's signature
+    changes with its size or mtime, as in the scan cache; the code that reads them is in the summary's key)."""
+    return hashlib.sha256(json.dumps(neighbours).encode()).hexdigest()[:32]
+
+
+def _plates(
+    wanted: list[Article], near: Mapping[str, Neighbours], settings: Settings, parsed: dict[str, Parsed],
+    failed: dict[str, Skipped],
+) -> dict[str, Boilerplate]:
+    """{article path: what its neighbours in `near` share}; see neighbour_plates."""
+    if not near:
+        return {}
+    folder = settings.content_dir
+    rels = {scan_cache.rel_path(a, folder): a for a in wanted}
+    need = {rel for neighbours in near.values() for rel, _ in neighbours}
     fingerprints: dict[str, Fingerprints] = {}
     for rel, blob in scan_cache.sentences_from_cache(settings, need).items():
         try:
@@ -288,11 +322,10 @@ def neighbour_plates(
         fingerprints[rel] = article_fingerprints(tree, art.front_matter if art is not None else {})
         fresh[rel] = fingerprints[rel].encode()
     scan_cache.save_sentences(settings, fresh)
-    plates = {
-        rels[rel].path: Boilerplate.among(fingerprints[n] for n in neighbours if n in fingerprints)
-        for rel, neighbours in near.items()
+    return {
+        path: Boilerplate.among(fingerprints[rel] for rel, _ in neighbours if rel in fingerprints)
+        for path, neighbours in near.items()
     }
-    return plates
 
 
 def neighbour_boilerplate(articles: Iterable[Article], pool: Iterable[Article]) -> dict[Path, Boilerplate]:

@@ -231,8 +231,8 @@ def summaries_from_cache(
 ) -> tuple[list[Article], list[Article]]:
     """(the articles with a cached summary, as new Articles with their TL;DR and figures; the others, to summarize).
 
-    `extra`: by article path, what else its summary was made from (a digest of its neighbours' boilerplate):
-    a summary cached with another is made again.
+    `extra`: by article path, what else its summary was made from (a digest of which neighbours' files it was
+    judged against, spec §7): a summary cached with another is made again.
     """
     if not articles:
         return [], []
@@ -297,21 +297,21 @@ def save_summaries(articles: Iterable[Article], settings: Settings, extra: Mappi
         log.info("summaries not cached: %s", exc)
 
 
-def neighbour_order(settings: Settings, low: float, high: float, before: int) -> list[tuple[float, str]]:
-    """(date, path) of every article file dated in [low, high] and of the `before` ones dated just before `low`,
-    sorted by date then path: the order an article's neighbours (spec §7) are taken from. Date-only files count:
-    they are articles known by their date line. Raises sqlite3.Error."""
+def neighbour_order(settings: Settings, low: float, high: float, before: int) -> list[tuple[float, str, int]]:
+    """(date, path, signature) of every article file dated in [low, high] and of the `before` ones dated just
+    before `low`, sorted by date then path: the order an article's neighbours (spec §7) are taken from. Date-only
+    files count: they are articles known by their date line. Raises sqlite3.Error."""
     low, high = max(low, -1e18), min(high, 1e18)
     conn = connect(settings.state_path)
     try:
         cur = conn.cursor()
         cur.row_factory = None  # plain tuples, which sort
-        rows: list[tuple[float, str]] = cur.execute(
-            "SELECT date_ts, path FROM scan_cache WHERE kind IN (?, ?) AND date_ts >= ? AND date_ts <= ?",
+        rows: list[tuple[float, str, int]] = cur.execute(
+            "SELECT date_ts, path, sig FROM scan_cache WHERE kind IN (?, ?) AND date_ts >= ? AND date_ts <= ?",
             (ARTICLE, DATE_ONLY, low, high),
         ).fetchall()
         rows += cur.execute(
-            "SELECT date_ts, path FROM scan_cache WHERE kind IN (?, ?) AND date_ts < ? "
+            "SELECT date_ts, path, sig FROM scan_cache WHERE kind IN (?, ?) AND date_ts < ? "
             "ORDER BY date_ts DESC, path DESC LIMIT ?",
             (ARTICLE, DATE_ONLY, low, before),
         ).fetchall()
