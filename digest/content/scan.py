@@ -12,11 +12,12 @@ import multiprocessing
 import os
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -192,6 +193,7 @@ def _shared_read(chunks: list[list[str]], job: ReadJob, helpers: int) -> Iterato
     ctx = multiprocessing.get_context("fork")
     counter = ctx.Value("l", 0)
     pipes, procs = [], []
+    # Started now, not at the first batch: the helpers read while the caller does other work first.
     for _ in range(helpers):
         receive, send = ctx.Pipe(duplex=False)
         proc = ctx.Process(target=_helper, args=(chunks, job, counter, send), daemon=True)
@@ -199,6 +201,12 @@ def _shared_read(chunks: list[list[str]], job: ReadJob, helpers: int) -> Iterato
         send.close()
         pipes.append(receive)
         procs.append(proc)
+    return _read_with_helpers(chunks, job, counter, pipes, procs)
+
+
+def _read_with_helpers(
+    chunks: list[list[str]], job: ReadJob, counter: Any, pipes: list[Connection], procs: Sequence[BaseProcess]
+) -> Iterator[list[Row]]:
     done: set[int] = set()
     try:
         while (i := _take(counter)) < len(chunks):
