@@ -5,16 +5,16 @@ Only that block is inlined and then removed. MJML's own head styles and the dark
 `!important`, numeric `width` attributes and MSO conditional comments are kept as they are.
 
 Why css-inline and not premailer (issue 3 asks for this to be written down). Measured with
-`python benchmarks/render_speed.py 50 21` on the development machine: a 50-article issue from
-tests/issue_factory.py (Chinese and English, figures, images), which passes 100,000 bytes, so
-render_issue renders it several times while shortening it; medians of 21 calls:
+`python benchmarks/render.py --premailer` on the 2-core development machine, median / min ms of
+interleaved runs: inlining the 50-article week of tests/issue_factory.make_week at full size,
+compiled (100-111 KB of HTML before inlining), and one render_issue call on that week with each
+inliner, shortened to 100,000 bytes (two HTML passes with css-inline, three with premailer):
 
-    inliner      render_issue(50)   inlining in it     one pass (no size limit)   inlining in it
-    premailer        154.3 ms       130.9 ms (85 %)            28.8 ms             26.7 ms (93 %)
-    css-inline        28.7 ms         7.3 ms (26 %)             3.0 ms              1.4 ms (48 %)
+                 inlining, zh-CN   inlining, en    render_issue, zh-CN   render_issue, en
+    premailer      74.6 / 69.9     82.4 / 73.7       184.7 / 164.1        248.2 / 192.4
+    css-inline      3.0 /  3.0      3.2 /  3.0        23.6 /  19.6         23.9 /  21.5
 
-(css-inline's share is large only because everything else is fast: mjml-python is compiled
-Rust.) Premailer costs over four fifths of the render time, far past the one fifth the issue allows,
+Premailer inlines about 25 times slower, which makes the whole render eight to ten times slower,
 and it cannot pass the checks as configured: lxml percent-encodes non-ASCII characters in every
 href (`?l=é` becomes `?l=%C3%A9`), so a link no longer appears verbatim in both parts. It also
 needs workarounds for the rest: it drops the doctype, inlines MJML's own head CSS unless each
@@ -60,7 +60,7 @@ def inline_css(html: str) -> str:
     return inliner.inline(rest)
 
 
-def inline_premailer(html: str) -> str:  # pragma: no cover - kept for benchmarks/render_speed.py
+def inline_premailer(html: str) -> str:  # pragma: no cover - kept for benchmarks/render.py
     """The same with premailer, configured as well as it allows (see the module docstring)."""
     import premailer  # noqa: PLC0415 - a bench-only extra (pip install '.[bench]'), never imported by a build
 

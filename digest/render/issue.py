@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import unicodedata
 import urllib.parse
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.utils import parseaddr
 from typing import Any
 
@@ -20,17 +20,16 @@ from mjml import mjml2html
 from digest.config import Settings
 from digest.errors import DigestError
 from digest.models import Article, Issue, RenderedEmail
+from digest.render import fit
 from digest.render.i18n import FONT_STACK, format_day, format_range, issue_labels
 from digest.render.inline import inline_css
-from digest.render.templates import environment, render_template
+from digest.render.templates import BlockWrap, environment, render_template
 from digest.text import ELLIPSIS, cut, one_line
 
 HTML_TEMPLATE = "issue.mjml.j2"
 TEXT_TEMPLATE = "issue.txt.j2"
 TITLE_MAX = 300
 PREHEADER_MAX = 90
-TLDR_STEPS = (160, 80)  # characters: how far TL;DRs are cut, in turn, when an issue is too big
-# The modules whose code decides the rendered bytes: a render cache stamps them.
 
 
 # A run of a key-figure value (between its spaces) of up to this many columns (a CJK character
@@ -50,6 +49,8 @@ class Figure:
 
 
 def _columns(text: str) -> int:
+    if text.isascii():
+        return len(text)
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
@@ -132,12 +133,9 @@ def show_tldr(tldr: str) -> str:
     return tldr
 
 
-def _card(art: Article, settings: Settings, labels: dict[str, str], tldr_max: int | None) -> Card:
+def _card(art: Article, settings: Settings, labels: dict[str, str]) -> Card:
+    """An article's card, with its whole TL;DR."""
     title = cut(one_line(art.title), TITLE_MAX) or one_line(art.path) or "—"
-    tldr = one_line(art.tldr)
-    if tldr_max is not None:
-        tldr = cut(tldr, tldr_max)
-    tldr = show_tldr(tldr)
     limit = max(settings.summary.key_figures_max, 0)
     figures = [figure_view(cut(one_line(f.value), 60), cut(one_line(f.context), 200)) for f in art.key_figures[:limit]]
     return Card(
@@ -147,7 +145,7 @@ def _card(art: Article, settings: Settings, labels: dict[str, str], tldr_max: in
         topics=[t for t in (cut(one_line(t), 40) for t in art.topics) if t],
         image=safe_url(art.image, schemes=("http", "https")) if art.image else None,
         image_alt=image_alt(art.front_matter),
-        tldr=tldr,
+        tldr=show_tldr(one_line(art.tldr)),
         figures=[f for f in figures if f.value],
         read_label=labels["read"].format(title=cut(title, 80)),
     )
@@ -221,9 +219,12 @@ class _Renderer:
         self.issue = issue
         self.settings = settings
         self._cards: dict[tuple[int, int | None], Card] = {}
+        self._tldrs: dict[tuple[int, int], str] = {}
+        self._lines: dict[int, str] = {}  # each TL;DR as one line, cut in turn
         site = settings.site
         self.labels = issue_labels(site.language, issue.since, issue.until)
         self.env = environment(settings.path(settings.render.templates))
+        self.builtin = not (settings.path(settings.render.templates) / HTML_TEMPLATE).is_file()
         self.date_range = format_range(issue.since, issue.until, settings.tz, site.language)
         self.unsubscribe, self.warnings = unsubscribe_link(settings, unsubscribe_url)
         archive = safe_url(site.archive_url, schemes=("http", "https")) if site.archive_url else None
@@ -249,30 +250,58 @@ class _Renderer:
         }
 
     def card(self, art: Article, tldr_max: int | None) -> Card:
-        """An article's card, made once per TL;DR length: shortening an issue re-renders it several times."""
+        """An article's card, made once; with its TL;DR cut (shortening), a copy of it with that TL;DR."""
         key = (id(art), tldr_max)
-        if key not in self._cards:
-            self._cards[key] = _card(art, self.settings, self.labels, tldr_max)
-        return self._cards[key]
+        card = self._cards.get(key)
+        if card is None:
+            card = self._cards.get((id(art), None)) or _card(art, self.settings, self.labels)
+            self._cards[id(art), None] = card
+            if tldr_max is not None:
+                card = self._cards[key] = replace(card, tldr=self.tldr(art, tldr_max))
+        return card
+
+    def tldr(self, art: Article, tldr_max: int | None) -> str:
+        """The TL;DR a card shows, cut to `tldr_max` characters unless None."""
+        if tldr_max is None:
+            return self.card(art, None).tldr
+        key = (id(art), tldr_max)
+        if key not in self._tldrs:
+            if id(art) not in self._lines:
+                self._lines[id(art)] = one_line(art.tldr)
+            self._tldrs[key] = show_tldr(cut(self._lines[id(art)], tldr_max))
+        return self._tldrs[key]
+
+    def preheader(self, tldrs: list[str]) -> str:
+        """The preview line: render.preheader, else the first TL;DR shown, else the dates."""
+        first_tldr = next((t for t in tldrs if t), "")
+        return cut(one_line(self.settings.render.preheader or first_tldr or self.date_range), PREHEADER_MAX)
 
     def context(self, shown: list[Article], more: list[Article], tldr_max: int | None) -> dict[str, Any]:
         s = self.settings
         cards = [self.card(a, tldr_max) for a in shown]
         more_cards = [self.card(a, None) for a in more]
         count = len(shown) + len(more)
-        first_tldr = next((c.tldr for c in cards if c.tldr), "")
-        preheader = cut(one_line(s.render.preheader or first_tldr or self.date_range), PREHEADER_MAX)
         return {
             **self.base,
             "subject": subject_line(s, self.issue, self.date_range, count),
-            "preheader": preheader,
+            "preheader": self.preheader([c.tldr for c in cards]),
             "groups": _groups(cards, s.render.group_by == "topic", self.labels["other"]),
             "more": more_cards,
             "updated": [self.card(a, None) for a in self.issue.updated],
         }
 
-    def html(self, context: dict[str, Any]) -> str:
-        mjml = render_template(self.env, HTML_TEMPLATE, context)
+    def headings(self, shown: list[Article]) -> list[tuple[int, str]]:
+        """Each group heading the issue shows, with the first of `shown` under it (grouping by topic)."""
+        index = {id(self.card(a, None)): i for i, a in enumerate(shown)}
+        by_topic = self.settings.render.group_by == "topic"
+        groups = _groups([self.card(a, None) for a in shown], by_topic, self.labels["other"])
+        return [(min(index[id(c)] for c in g.cards), g.name) for g in groups if g.name is not None and g.cards]
+
+    def mjml(self, context: dict[str, Any], wraps: dict[str, BlockWrap] | None = None) -> str:
+        return render_template(self.env, HTML_TEMPLATE, context, wraps)
+
+    def compile(self, mjml: str) -> str:
+        """MJML → HTML with digest's CSS inlined."""
         try:
             compiled = mjml2html(mjml, fonts={})  # fonts={}: no web-font <link> or @import
         except (ValueError, RuntimeError) as exc:
@@ -282,12 +311,11 @@ class _Renderer:
             ) from None
         return finish_document(inline_css(compiled))
 
+    def html(self, context: dict[str, Any]) -> str:
+        return self.compile(self.mjml(context))
+
     def text(self, context: dict[str, Any]) -> str:
         return render_template(self.env, TEXT_TEMPLATE, context)
-
-
-def _size(html: str) -> int:
-    return len(html.encode("utf-8"))
 
 
 def render_issue(
@@ -299,81 +327,29 @@ def render_issue(
 ) -> RenderedEmail:
     """The email for `issue`: subject, inlined HTML, plain text, warnings, and how many articles fit.
 
-    When the HTML would pass `render.max_bytes`, the oldest articles that do not fit are listed
-    under labels["more"] ("More this week"); `shown` says how many of `issue.articles` kept their card, so the
-    pipeline can record what was sent (`issue_as_rendered`). `issue` itself is left as it was.
+    When the HTML would pass `render.max_bytes`, the TL;DRs are cut, then the oldest articles that
+    do not fit are listed under labels["more"] ("More this week") (render/fit.py); `shown` says how
+    many of `issue.articles` kept their card, so the pipeline can record what was sent
+    (`issue_as_rendered`). `issue` itself is left as it was.
     """
     r = _Renderer(issue, settings, unsubscribe_url, recipient_name)
     limit = settings.render.max_bytes
-    shown, more = list(issue.articles), list(issue.more)
-    tldr_max: int | None = None
-    context = r.context(shown, more, tldr_max)
-    html = r.html(context)
-    full_size = _size(html)
-    steps: list[str] = []
-    for i, step in enumerate(TLDR_STEPS):
-        if _size(html) <= limit:
-            break
-        last = i == len(TLDR_STEPS) - 1
-        if not last and full_size - _tldr_bytes_saved(shown, step) > limit:
-            continue  # this cut cannot be enough: skip a render that would only confirm it
-        cut_changes = any(r.card(a, step).tldr != r.card(a, tldr_max).tldr for a in shown)
-        tldr_max = step
-        if cut_changes:  # else the context, and so the HTML, is the one just rendered: skip the pass
-            context = r.context(shown, more, tldr_max)
-            html = r.html(context)
-        steps[:] = [f"TL;DRs cut to {step} characters"]
-    if _size(html) > limit and shown:
-        shown, moved, context, html = _fit_articles(r, shown, more, tldr_max, limit, html)
-        if moved:
-            noun = "article" if len(moved) == 1 else "articles"
-            steps.append(f"{len(moved)} {noun} moved to the “{r.labels['more']}” list")
+    fitted = fit.fit_issue(r, limit)
+    n, k, tldr_max = len(issue.articles), fitted.shown, fitted.tldr_max
     warnings = list(r.warnings)
+    steps = [f"TL;DRs cut to {tldr_max} characters"] if tldr_max is not None else []
+    if k < n:
+        noun = "article" if n - k == 1 else "articles"
+        steps.append(f"{n - k} {noun} moved to the “{r.labels['more']}” list")
     if steps:
-        warnings.append(f"issue shortened to fit {limit} bytes: " + "; ".join(steps) + f" (it was {full_size} bytes)")
-    if _size(html) > limit:
-        warnings.append(f"issue is {_size(html)} bytes, over render.max_bytes ({limit}), even shortened")
+        warnings.append(f"issue shortened to fit {limit} bytes: " + "; ".join(steps) + f" (it was {fitted.full} bytes)")
+    size = fit.size_of(fitted.html)
+    if size > limit:
+        warnings.append(f"issue is {size} bytes, over render.max_bytes ({limit}), even shortened")
     return RenderedEmail(
-        subject=context["subject"],
-        html=html,
-        text=r.text(context),
+        subject=fitted.context["subject"],
+        html=fitted.html,
+        text=r.text(fitted.context),
         warnings=tuple(warnings),
-        shown=len(shown),
+        shown=k,
     )
-
-
-def _tldr_bytes_saved(articles: list[Article], step: int) -> int:
-    """About how many bytes cutting every TL;DR to `step` characters saves (escaping aside)."""
-    return sum(max(0, len(a.tldr.encode()) - len(cut(a.tldr, step).encode())) for a in articles)
-
-
-def _fit_articles(
-    r: _Renderer, shown: list[Article], more: list[Article], tldr_max: int | None, limit: int, html: str
-) -> tuple[list[Article], list[Article], dict[str, Any], str]:
-    """Keep the most cards that fit: estimate from the bytes per card, then step to the exact count."""
-    n = len(shown)
-    empty_ctx = r.context([], shown + more, tldr_max)
-    empty_size = _size(r.html(empty_ctx))
-    per_card = max((_size(html) - empty_size) / n, 1.0)
-    keep = max(0, min(n - 1, int((limit - empty_size) / per_card)))
-    best: tuple[int, dict[str, Any], str] | None = None
-    tried: dict[int, bool] = {}
-    while True:
-        ctx = r.context(shown[:keep], shown[keep:] + more, tldr_max) if keep else empty_ctx
-        page = r.html(ctx) if keep else r.html(empty_ctx)
-        fits = _size(page) <= limit
-        tried[keep] = fits
-        if fits:
-            best = (keep, ctx, page)
-            if keep + 1 >= n or tried.get(keep + 1) is False:
-                break
-            keep += 1
-        else:
-            if keep == 0 or tried.get(keep - 1) is True:
-                break
-            keep -= 1
-    if best is None:  # not even the bare issue fits: send it as small as it gets, with a warning
-        best = (0, empty_ctx, r.html(empty_ctx))
-    keep, ctx, page = best
-    return shown[:keep], shown[keep:], ctx, page
-

@@ -13,16 +13,23 @@ templates in it, and `auto_reload` (one stat per render) lets `digest preview` s
 from __future__ import annotations
 
 import traceback
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.runtime import Context
 
 from digest.errors import DigestError
 from digest.render.reads import BUILTIN_DIR
 from digest.render.text import WIDTH, wrap
 
 _ENVS: dict[Path | None, jinja2.Environment] = {}
+
+Block = Callable[[Context], Iterator[str]]
+# Wraps a block wherever the template renders it: given the block's context and the block itself
+# (the override's, or the built-in's), it yields what goes in its place (shortening measures with it).
+BlockWrap = Callable[[Context, Block], Iterator[str]]
 
 
 def _autoescape(name: str | None) -> bool:
@@ -85,10 +92,24 @@ def _template_frame(exc: BaseException, env: jinja2.Environment) -> tuple[str, i
     return found
 
 
-def render_template(env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
-    """Render `name` with `context`; any failure becomes a DigestError naming template and line."""
+def render_template(
+    env: jinja2.Environment, name: str, context: dict[str, Any], wraps: Mapping[str, BlockWrap] | None = None
+) -> str:
+    """Render `name` with `context`, each block named in `wraps` through its wrapper; any failure becomes a
+    DigestError naming template and line."""
     try:
-        return env.get_template(name).render(context)
+        template = env.get_template(name)
+        if not wraps:
+            return template.render(context)
+        ctx = template.new_context(context)
+        for block, wrap in wraps.items():
+            # First in the block's list, so every call of the block reaches the wrapper; an extending
+            # template adds its parent's blocks after it while rendering, and super() still works.
+            ctx.blocks[block] = [_wrapped(block, wrap), *ctx.blocks.get(block, [])]
+        try:
+            return env.concat(template.root_render_func(ctx))
+        except Exception:
+            env.handle_exception()  # re-raised with the template's own lines in the traceback, as render() does
     except jinja2.TemplateSyntaxError as exc:
         where = exc.filename or exc.name or name
         raise DigestError(
@@ -105,3 +126,11 @@ def render_template(env: jinja2.Environment, name: str, context: dict[str, Any])
         where = f"template {frame[0]}, line {frame[1]}" if frame else f"template {name}"
         message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         raise DigestError(f"{where}: {message}") from None
+
+
+def _wrapped(name: str, wrap: BlockWrap) -> Block:
+    def block(context: Context) -> Iterator[str]:
+        chain = context.blocks[name]
+        return wrap(context, chain[chain.index(block) + 1])
+
+    return block
