@@ -15,7 +15,10 @@ def one_line(value: object, limit: int | None = None) -> str:
 
     With `limit`, cut to that many characters ending in `…`: warnings are printed one per file.
     """
-    flat = _SPACES.sub(" ", _CONTROL.sub(" ", str(value))).strip()
+    text = str(value)
+    # The usual string is one line already (a render calls this ~600 times): the same answer, no regex.
+    flat = text if text.isprintable() and "  " not in text and text == text.strip() else (
+        _SPACES.sub(" ", _CONTROL.sub(" ", text)).strip())
     return flat if limit is None or len(flat) <= limit else flat[: limit - 1] + "…"
 
 
