@@ -24,7 +24,9 @@ class FileBackend(Backend):
     def open(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
 
-    def deliver(self, sender: str, recipient: str, data: bytes, before_data: BeforeData | None = None) -> Outcome:
+    def deliver(
+        self, sender: str, recipient: str, data: bytes, before_data: BeforeData | None = None, *, dot_free: bool = False
+    ) -> Outcome:
         self._before_data(before_data)
         self.folder.mkdir(parents=True, exist_ok=True)
         found = _MESSAGE_ID.search(data, 0, data.find(b"\r\n\r\n"))

@@ -40,7 +40,9 @@ class MemoryBackend(Backend):
         with self._lock:
             self.opened += 1
 
-    def deliver(self, sender: str, recipient: str, data: bytes, before_data: BeforeData | None = None) -> Outcome:
+    def deliver(
+        self, sender: str, recipient: str, data: bytes, before_data: BeforeData | None = None, *, dot_free: bool = False
+    ) -> Outcome:
         outcome = self.respond(recipient) if self.respond else None
         if outcome is not None and outcome.status != "sent":
             return outcome

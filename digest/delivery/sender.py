@@ -194,7 +194,7 @@ class _Run:
             try:
                 factory = self.factories[(topic_key(item.topics), bool(item.name))]
                 data = factory.build(item.address, item.name)
-                outcome = backend.deliver(factory.envelope_sender, item.address, data, mark_data)
+                outcome = backend.deliver(factory.envelope_sender, item.address, data, mark_data, dot_free=True)
             except DurabilityError as exc:
                 outbox.release(item, exc.message)  # the final "." was never sent
                 raise

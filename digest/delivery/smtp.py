@@ -11,13 +11,15 @@
   `ambiguous`, the second `temporary` and safe to retry. The outbox's durable mark
   (`before_data`) is made at the start of DATA, once the recipient is accepted and before
   any byte of the message: a process killed before it leaves a row that is safe to send again.
+  MAIL and RCPT go in one write when the server offers PIPELINING; DATA waits for both replies.
+- A message its caller vouches for (`dot_free`: a MessageFactory message, in which no line
+  starts with ".") goes out as it is; any other is dot-stuffed first.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
-import re
 import smtplib
 import socket
 import ssl
@@ -28,7 +30,18 @@ from digest.errors import DeliveryError
 
 log = logging.getLogger("digest.delivery")
 
-_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+def _dot_stuffed(data: bytes) -> bytes:
+    """SMTP's transparency (RFC 5321 4.5.2): a line that starts with "." gets a second one."""
+    stuffed = data.replace(b"\n.", b"\n..")
+    return b"." + stuffed if stuffed.startswith(b".") else stuffed
+
+
+def _command(line: str) -> str:
+    """One SMTP command line; like smtplib's putcmd, refused when it holds a line break (a second command)."""
+    if "\r" in line or "\n" in line:
+        raise ValueError(f"command and arguments contain prohibited newline characters: {line!r}")
+    return line + "\r\n"
 
 
 class ConnectFailed(DeliveryError):
@@ -94,6 +107,7 @@ class SmtpBackend(Backend):
         self.local_hostname = local_hostname
         self.conn: smtplib.SMTP | None = None
         self._size = False
+        self._pipelining = False
 
     def __repr__(self) -> str:  # never show the password, even in a traceback's locals
         return f"SmtpBackend({self.cfg.host}:{self.cfg.port}, security={self.cfg.security})"
@@ -178,6 +192,7 @@ class SmtpBackend(Backend):
             ) from None
         self.conn = conn
         self._size = conn.has_extn("size")
+        self._pipelining = conn.has_extn("pipelining")
         if conn.sock is not None:
             # Commands and the final "." are small writes sent on their own: without this,
             # Nagle's algorithm can hold each one back until the previous write is acknowledged.
@@ -200,7 +215,9 @@ class SmtpBackend(Backend):
         except (OSError, smtplib.SMTPException):
             self._abandon(conn)
 
-    def deliver(self, sender: str, recipient: str, data: bytes, before_data: BeforeData | None = None) -> Outcome:
+    def deliver(
+        self, sender: str, recipient: str, data: bytes, before_data: BeforeData | None = None, *, dot_free: bool = False
+    ) -> Outcome:
         if self.conn is None:
             self.open()
         conn = self.conn
@@ -209,11 +226,18 @@ class SmtpBackend(Backend):
             # Addresses were checked when the recipients were read: sent as they are, without
             # smtplib's re-parsing of each one (a tenth of a millisecond a message).
             size = f" SIZE={len(data)}" if self._size else ""
-            conn.putcmd("mail", f"FROM:<{sender}>{size}")
+            mail, rcpt = _command(f"MAIL FROM:<{sender}>{size}"), _command(f"RCPT TO:<{recipient}>")
+            # With PIPELINING (RFC 2920) MAIL and RCPT go in one write and their replies come back
+            # together: one round trip fewer. DATA still waits for the recipient's acceptance.
+            conn.send(mail + rcpt if self._pipelining else mail)
             code, resp = conn.getreply()
             if code != 250:
-                return self._reset(_classify(code, resp, "MAIL FROM"))
-            conn.putcmd("rcpt", f"TO:<{recipient}>")
+                outcome = _classify(code, resp, "MAIL FROM")
+                if self._pipelining and not outcome.reconnect:
+                    conn.getreply()  # the RCPT's own reply (a 503): read, so the next reply read is the next one
+                return self._reset(outcome)
+            if not self._pipelining:
+                conn.send(rcpt)
             code, resp = conn.getreply()
             if code not in (250, 251):
                 return self._reset(_classify(code, resp, "RCPT TO"))
@@ -229,7 +253,7 @@ class SmtpBackend(Backend):
             code, resp = conn.getreply()
             if code != 354:
                 return self._reset(_classify(code, resp, "DATA"))
-            payload = _LEADING_DOT.sub(b"..", data) if data.startswith(b".") or b"\n." in data else data
+            payload = data if dot_free else _dot_stuffed(data)
             if not payload.endswith(b"\r\n"):
                 payload += b"\r\n"
             conn.send(payload)
