@@ -187,8 +187,9 @@ def _shared_read(chunks: list[list[str]], job: ReadJob, helpers: int) -> Iterato
     Not a Pool: with one, this process only waits while it unpickles every row, and on 2 cores the
     pool read 10,000 files slower than one process (measured: workers' CPU 310-360 ms, the parent's
     110 ms, one process alone 230-300 ms). Here this process reads (and its caller stores) chunks
-    too, so the faster side simply takes more; each helper sends its rows once, at the end, as
-    plain tuples. Chunks a helper took but never sent (it died) are read here: no row is lost.
+    too, so the faster side simply takes more; each helper sends each chunk's rows as plain tuples,
+    taken between this process's chunks. Chunks a helper took but never sent (it died) are read
+    here: no row is lost.
     """
     ctx = multiprocessing.get_context("fork")
     counter = ctx.Value("l", 0)
@@ -208,19 +209,24 @@ def _read_with_helpers(
     chunks: list[list[str]], job: ReadJob, counter: Any, pipes: list[Connection], procs: Sequence[BaseProcess]
 ) -> Iterator[list[Row]]:
     done: set[int] = set()
+    open_pipes = list(pipes)
     try:
         while (i := _take(counter)) < len(chunks):
             done.add(i)
             yield [read_row(rel, job) for rel in chunks[i]]
-        for receive in pipes:
-            try:
-                for i, rows in receive.recv():
-                    done.add(i)
-                    yield [Row._make(row) for row in rows]
-            except (EOFError, OSError):
-                pass  # the helper died: what it took is read below
+            # The helpers' chunks as they come, so that neither side holds many rows (memory at 100,000 files).
+            for receive in list(open_pipes):
+                while receive.poll():
+                    batch = _received(receive, done)
+                    if batch is None:
+                        open_pipes.remove(receive)
+                        break
+                    yield batch
+        for receive in open_pipes:
+            while (batch := _received(receive, done)) is not None:
+                yield batch
         for i in range(len(chunks)):
-            if i not in done:
+            if i not in done:  # a helper took it and died before sending it
                 yield [read_row(rel, job) for rel in chunks[i]]
     finally:
         for receive in pipes:
@@ -231,6 +237,16 @@ def _read_with_helpers(
                 proc.kill()
 
 
+def _received(receive: Connection, done: set[int]) -> list[Row] | None:
+    """A helper's next chunk of rows; None once it has sent its last (or died)."""
+    try:
+        i, rows = receive.recv()
+    except (EOFError, OSError):
+        return None
+    done.add(i)
+    return [Row._make(row) for row in rows]
+
+
 def _take(counter: Any) -> int:
     with counter.get_lock():
         i: int = counter.value
@@ -239,10 +255,8 @@ def _take(counter: Any) -> int:
 
 
 def _helper(chunks: list[list[str]], job: ReadJob, counter: Any, send: Connection) -> None:
-    out = []
     while (i := _take(counter)) < len(chunks):
-        out.append((i, [tuple(read_row(rel, job)) for rel in chunks[i]]))
-    send.send(out)
+        send.send((i, [tuple(read_row(rel, job)) for rel in chunks[i]]))
     send.close()
 
 
