@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta, timezone
-from email.utils import parsedate_to_datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -79,6 +78,9 @@ def _parse_date_text(text: str) -> datetime:
     match = _DATE.fullmatch(text)
     if match is None:
         try:
+            # Loaded here, for the rare date that needs it: email.utils costs a warm build ~9 ms of imports.
+            from email.utils import parsedate_to_datetime  # noqa: PLC0415
+
             return parsedate_to_datetime(text)  # RFC 2822, as in feeds: "Wed, 29 Jan 2025 18:15:32 +0530"
         except (TypeError, ValueError, IndexError):
             raise ValueError(f'"{short(text)}" does not parse') from None

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from itertools import chain
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from digest.archive.index import FEED_FILE, INDEX_FILE, write_archive
 from digest.archive.manifest import (
@@ -29,21 +29,15 @@ from digest.content.walk import article_path, walk
 from digest.errors import ArticleError, DigestError
 from digest.files import write_atomic, write_if_changed
 from digest.models import ARTICLE, DATE_ONLY, Article, Issue, RenderedEmail, ScanRow, Skipped
-from digest.render.archive_feed import archive_entries, atom_feed
 from digest.render.reads import RENDER_MODULES, issue_as_rendered, render_reads, template_folders
 from digest.selection import Decision, select_articles
 from digest.state import render_cache, scan_cache
 from digest.state.scan_cache import ScanStats
-from digest.summarize.boilerplate import (
-    NEIGHBOURS,
-    NO_BOILERPLATE,
-    Boilerplate,
-    Fingerprints,
-    article_fingerprints,
-    neighbours_before,
-)
-from digest.summarize.plaintext import Parsed, parse_body
-from digest.summarize.summary import summarize
+from digest.summarize.neighbours import NEIGHBOURS, neighbours_before
+
+if TYPE_CHECKING:
+    from digest.summarize.boilerplate import Boilerplate
+    from digest.summarize.plaintext import Parsed
 
 log = logging.getLogger("digest")
 
@@ -235,6 +229,13 @@ def summarize_articles(
     near = _neighbours(wanted, settings)
     extra = {path: _neighbours_key(neighbours) for path, neighbours in near.items()}
     done, todo = scan_cache.summaries_from_cache(wanted, settings, extra)
+    if not todo:
+        return done, []
+    # Loaded only now: a build whose summaries all come from the cache (warm) never needs the
+    # summarizer, and its Markdown parser costs ~60-70 ms of imports (python -X importtime).
+    from digest.summarize.boilerplate import NO_BOILERPLATE  # noqa: PLC0415
+    from digest.summarize.summary import summarize  # noqa: PLC0415
+
     parsed: dict[str, Parsed] = {}
     failed: dict[str, Skipped] = {}
     plates = _plates(todo, {a.path: near[a.path] for a in todo if a.path in near}, settings, parsed, failed)
@@ -309,6 +310,9 @@ def _plates(
     """{article path: what its neighbours in `near` share}; see neighbour_plates."""
     if not near:
         return {}
+    from digest.summarize.boilerplate import Boilerplate, Fingerprints, article_fingerprints  # noqa: PLC0415
+    from digest.summarize.plaintext import parse_body  # noqa: PLC0415 - lazy: see summarize_articles
+
     folder = settings.content_dir
     rels = {scan_cache.rel_path(a, folder): a for a in wanted}
     need = {rel for neighbours in near.values() for rel, _ in neighbours}
@@ -344,6 +348,8 @@ def _plates(
 def neighbour_boilerplate(articles: Iterable[Article], pool: Iterable[Article]) -> dict[Path, Boilerplate]:
     """{article's file: what its neighbours share} without a cache (`digest summarize`): the neighbours are
     the articles of `pool` (the content folder's) dated just before it, ties by path; their bodies are read."""
+    from digest.summarize.boilerplate import Boilerplate, Fingerprints, article_fingerprints  # noqa: PLC0415
+
     ordered = sorted(pool, key=lambda a: (a.date.timestamp(), a.source.as_posix()))
     place = {a.source.absolute(): i for i, a in enumerate(ordered)}
     made: dict[Path, Fingerprints] = {}
@@ -492,7 +498,8 @@ def refresh_archive(out_dir: Path, settings: Settings) -> None:
     pages = (out_dir / INDEX_FILE, out_dir / FEED_FILE)
     if render_cache.archive_written(settings.state_path, key) == render_cache.pages_digest(_read_pages(pages)):
         return
-    from digest.render.archive_page import render_index  # noqa: PLC0415 - lazy: see render()
+    from digest.render.archive_feed import archive_entries, atom_feed  # noqa: PLC0415 - lazy: see render()
+    from digest.render.archive_page import render_index  # noqa: PLC0415
 
     entries = archive_entries(read_manifests(out_dir), settings)
     write_archive(out_dir, render_index(entries, settings), atom_feed(entries, settings))

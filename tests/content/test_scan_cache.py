@@ -27,7 +27,6 @@ from digest.content.walk import outside_link
 from digest.content.walk import walk as walk_files
 from digest.errors import ArticleError
 from digest.models import Article, Skipped
-from digest.pipeline import build as pipeline_build
 from digest.state.scan_cache import ScanStats, save_summaries, summaries_from_cache
 from digest.text import one_line
 
@@ -340,9 +339,11 @@ def test_the_scan_summarizes_nothing_and_the_pipeline_only_the_chosen(
     write_article(ten, "post-9", DAY + timedelta(days=9), body="Ferry fares fell **8%** once the new line opened.\n")
     settings = settings_for(ten)
     made: list[str] = []
-    real = pipeline_build.summarize
+    from digest.summarize import summary as summary_module  # where the pipeline takes it from, when it needs it
+
+    real = summary_module.summarize
     monkeypatch.setattr(
-        pipeline_build, "summarize", lambda body, fm, s, **kw: made.append(body) or real(body, fm, s, **kw)
+        summary_module, "summarize", lambda body, fm, s, **kw: made.append(body) or real(body, fm, s, **kw)
     )
     everything, _, _ = cached_scan(settings.content_dir, settings)  # no range, as --explain scans
     assert made == [] and summaries_from_cache(everything, settings)[0] == []
