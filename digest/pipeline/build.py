@@ -310,7 +310,7 @@ def _plates(
     """{article path: what its neighbours in `near` share}; see neighbour_plates."""
     if not near:
         return {}
-    from digest.summarize.boilerplate import Boilerplate, Fingerprints, article_fingerprints  # noqa: PLC0415
+    from digest.summarize.boilerplate import Fingerprints, article_fingerprints, plates_for  # noqa: PLC0415
     from digest.summarize.plaintext import parse_body  # noqa: PLC0415 - lazy: see summarize_articles
 
     folder = settings.content_dir
@@ -339,10 +339,8 @@ def _plates(
         fingerprints[rel] = article_fingerprints(tree, art.front_matter if art is not None else {})
         fresh[rel] = fingerprints[rel].encode()
     scan_cache.save_sentences(settings, fresh)
-    return {
-        path: Boilerplate.among(fingerprints[rel] for rel, _ in neighbours if rel in fingerprints)
-        for path, neighbours in near.items()
-    }
+    # One running count moved from window to window, not 30 fingerprints counted again per article.
+    return plates_for({path: [rel for rel, _ in neighbours] for path, neighbours in near.items()}, fingerprints)
 
 
 def neighbour_boilerplate(articles: Iterable[Article], pool: Iterable[Article]) -> dict[Path, Boilerplate]:

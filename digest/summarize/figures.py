@@ -9,13 +9,15 @@ read a short value string or a block's plain text, never raw Markdown.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
+from itertools import chain
 
 from digest.models import KeyFigure
 from digest.summarize.plaintext import Block, StrongSpan
-from digest.text import SENTENCE_ENDS, is_sentence_end
+from digest.text import SENTENCE_ENDS
 
 MAX_VALUE_CHARS = 24
 MAX_CONTEXT_CHARS = 80
@@ -93,10 +95,15 @@ _READING = re.compile(
 
 def states_reading_time(sentence: str) -> bool:
     """Whether a sentence states a reading time or a length (spec §5); the TL;DR skips such lines too (§4)."""
-    return _READING.search(sentence) is not None
+    # Each of _READING's branches holds 字, 阅读, 分钟, "read" or "words" (whose letters only match
+    # themselves in either case, and `ſ` for s): most sentences hold none, and the search costs 15 µs.
+    if "字" in sentence or "阅读" in sentence or "分钟" in sentence:
+        return _READING.search(sentence) is not None
+    lowered = sentence.lower()
+    return ("read" in lowered or "word" in lowered) and _READING.search(sentence) is not None
 
 
-_CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]")
+_CJK = "\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef"  # a regex class's ranges: CJK characters and punctuation
 # A figure's sentence also ends at a Chinese semicolon: its clauses are often separate statements.
 _FIGURE_SENTENCE_ENDS = SENTENCE_ENDS + "；"
 _CLAUSE_ENDS = "，,、；;：:）)—"
@@ -108,17 +115,38 @@ def figure_value(raw: str) -> str:
 
 
 def _units(extra: Iterable[object]) -> tuple[str, ...]:
-    words = set(UNITS)
-    words.update(w.strip() for w in extra if isinstance(w, str) and w.strip())
-    return tuple(sorted(words, key=len, reverse=True))  # longest first: "km/h" before "km"
+    return _unit_table(tuple(w.strip() for w in extra if isinstance(w, str) and w.strip()))
+
+
+@functools.lru_cache(maxsize=8)
+def _unit_table(extra: tuple[str, ...]) -> tuple[str, ...]:
+    """The units with the site's own added, longest first (made once per site's list, not per value)."""
+    return tuple(sorted({*UNITS, *extra}, key=len, reverse=True))  # longest first: "km/h" before "km"
 
 
 _DEFAULT_UNITS = _units(())
 
 
+@functools.lru_cache(maxsize=8)
+def _units_by_first(units: tuple[str, ...]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """The units by their first character; and the caseless ones again by it (a caseless unit's first
+    character is its text's first character lower-cased)."""
+    exact: dict[str, list[str]] = {}
+    caseless: dict[str, list[str]] = {}
+    for unit in units:
+        exact.setdefault(unit[0], []).append(unit)
+        if unit in _CASELESS:
+            caseless.setdefault(unit[0], []).append(unit)
+    return exact, caseless
+
+
 def _unit_after(rest: str, units: tuple[str, ...]) -> bool:
     """Whether `rest` (the text right after a number) starts with a unit, as a whole word."""
-    for unit in units:
+    if not rest:
+        return False
+    exact, caseless = _units_by_first(units)
+    # Only the units that can start here: rest's first character, as it is or (a caseless unit) lower-cased.
+    for unit in chain(exact.get(rest[0], ()), caseless.get(rest[0].lower(), ())):
         hit = rest.startswith(unit) or (unit in _CASELESS and rest[: len(unit)].lower() == unit)
         if not hit:
             continue
@@ -186,8 +214,10 @@ def _in_name(text: str, end: int, units: tuple[str, ...]) -> bool:
     tail = run.group(0) if run else ""
     if not tail:
         return False
-    unit = next((u for u in units if tail.startswith(u)), "")
+    unit = next((u for u in _units_by_first(units)[0].get(tail[0], ()) if tail.startswith(u)), "")  # longest
     tail = tail[len(unit):]
+    if not tail:
+        return False  # the number and its unit only
     if re.fullmatch(r"[-~]\d+(?:\.\d+)?" + re.escape(unit), tail):
         return False  # a range: 500-3000, 5k-10k
     return bool(_LETTER_DIGIT.search(tail))
@@ -209,15 +239,22 @@ def is_key_figure(value: str, extra_units: Iterable[object] = ()) -> bool:
     return any(_is_quantity(text, m.start(), m.end(), units) for m in _NUMBER.finditer(text))
 
 
-def sentence_at(text: str, start: int, end: int) -> tuple[int, int]:
-    """Bounds of the sentence of `text` that holds text[start:end]."""
-    a = start
-    while a > 0 and not is_sentence_end(text, a - 1, _FIGURE_SENTENCE_ENDS):
-        a -= 1
-    b = max(end, a)
-    while b < len(text) and not is_sentence_end(text, b, _FIGURE_SENTENCE_ENDS):
-        b += 1
-    b = min(b + 1, len(text))
+# digest.text.is_sentence_end(text, i, _FIGURE_SENTENCE_ENDS) for every i at once.
+_FIGURE_SENTENCE_END = re.compile(f"[{re.escape(_FIGURE_SENTENCE_ENDS)}]|\\.(?= )")
+
+
+def sentence_ends(text: str) -> list[int]:
+    """Where a figure's sentence may end in `text`, in order."""
+    return [m.start() for m in _FIGURE_SENTENCE_END.finditer(text)]
+
+
+def sentence_at(text: str, start: int, end: int, ends: Sequence[int] | None = None) -> tuple[int, int]:
+    """Bounds of the sentence of `text` that holds text[start:end] (`ends`: `sentence_ends(text)`)."""
+    ends = sentence_ends(text) if ends is None else ends
+    k = bisect.bisect_left(ends, start)
+    a = ends[k - 1] + 1 if k else 0  # just after the last end before `start`
+    k = bisect.bisect_left(ends, max(end, a))
+    b = min(ends[k] + 1 if k < len(ends) else len(text), len(text))  # the first end from `end` on, included
     while a < b and text[a].isspace():
         a += 1
     while b > a and text[b - 1].isspace():
@@ -225,16 +262,22 @@ def sentence_at(text: str, start: int, end: int) -> tuple[int, int]:
     return a, b
 
 
-def _boundaries(s: str) -> tuple[list[int], set[int]]:
-    """Cut points of a sentence: every word boundary, and which of them end a clause."""
-    cuts, clauses = {0, len(s)}, set()
-    for i in range(1, len(s)):
-        left, right = s[i - 1], s[i]
-        if left in _CLAUSE_ENDS:
-            clauses.add(i)
-            cuts.add(i)
-        elif left.isspace() or right.isspace() or _CJK.match(left) or _CJK.match(right):
-            cuts.add(i)
+# A cut before and after every whitespace or CJK character; a clause cut after every clause end.
+_CUT_AROUND = re.compile(f"[\\s{_CJK}]+")
+_CLAUSE_END = re.compile(f"[{re.escape(_CLAUSE_ENDS)}]")
+
+
+def _boundaries(s: str, lo: int = 0, hi: int | None = None) -> tuple[list[int], set[int]]:
+    """Cut points of a sentence from `lo` to `hi`: every word boundary, and which of them end a clause."""
+    n = len(s)
+    hi = n if hi is None else hi
+    # Cut i depends on s[i - 1] and s[i]: only s[lo - 1:hi + 1] is read.
+    clauses = {m.end() for m in _CLAUSE_END.finditer(s, max(lo - 1, 0), min(hi, n - 1))}  # s[i - 1] ends one
+    cuts = clauses | {i for i in (0, n) if lo <= i <= hi}
+    first, last = max(lo, 1), min(hi, n - 1)
+    # i with s[i - 1] or s[i] in a run, 0 < i < n: a run [a, b) gives a to b.
+    runs = [m.span() for m in _CUT_AROUND.finditer(s, max(lo - 1, 0), min(hi + 1, n))]
+    cuts.update(*(range(max(a, first), min(b, last) + 1) for a, b in runs))
     return sorted(cuts), clauses
 
 
@@ -242,8 +285,11 @@ def context_for(sentence: str, start: int, end: int, limit: int = MAX_CONTEXT_CH
     """The sentence, or a cut of at most `limit` characters around sentence[start:end] with `…`."""
     if len(sentence) <= limit:
         return sentence
-    cuts, clauses = _boundaries(sentence)
+    n = len(sentence)
+    # A cut [a, b] holds the value: end - limit <= a <= start and end <= b <= start + limit.
+    cuts, clauses = _boundaries(sentence, max(end - limit, 0), min(start + limit, n))
     best: tuple[int, int, int] | None = None  # (score, a, b)
+    top = -1
     for a in cuts:
         if a > start:
             break
@@ -251,15 +297,15 @@ def context_for(sentence: str, start: int, end: int, limit: int = MAX_CONTEXT_CH
         b = cuts[k] if k >= 0 else a
         if b < end:
             continue
-        score = (b - a) + 15 * ((a in clauses or a == 0) + (b in clauses or b == len(sentence)))
-        if best is None or score > best[0]:
-            best = (score, a, b)
+        score = (b - a) + 15 * ((a in clauses or a == 0) + (b in clauses or b == n))
+        if score > top:
+            best, top = (score, a, b), score
     if best is None:  # no boundary fits: a plain window centred on the value
-        a = max(0, min(start - (limit - (end - start)) // 2, len(sentence) - limit))
+        a = max(0, min(start - (limit - (end - start)) // 2, n - limit))
         best = (0, a, a + limit)
     _, a, b = best
     core = sentence[a:b].strip()
-    return ("…" if a > 0 else "") + core + ("…" if b < len(sentence) else "")
+    return ("…" if a > 0 else "") + core + ("…" if b < n else "")
 
 
 def _whole_paragraph(block: Block, span: StrongSpan) -> bool:
@@ -324,6 +370,7 @@ def body_figures(blocks: Sequence[Block], units: Sequence[object] = (),
     for block, text, offset in _units_of(blocks):
         if block.kind == "heading" or block.column == 0:
             continue
+        ends: list[int] | None = None  # sentence_ends(text), once for all the block's figures
         for span in block.strong:
             raw = block.text[span.start:span.end]
             value = figure_value(raw)
@@ -334,7 +381,8 @@ def body_figures(blocks: Sequence[Block], units: Sequence[object] = (),
             if block.kind == "cell":
                 a, b = 0, len(text)
             else:
-                a, b = sentence_at(text, start, start + len(value))
+                ends = sentence_ends(text) if ends is None else ends
+                a, b = sentence_at(text, start, start + len(value), ends)
             sentence = text[a:b]
             if states_reading_time(sentence) or (is_boilerplate is not None and is_boilerplate(sentence)):
                 continue

@@ -11,17 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
-from markdown_it import MarkdownIt
 from markdown_it.token import Token
-from mdit_py_plugins.footnote import footnote_plugin
 
-# One parser for the process: building one costs more than parsing a short article.
-# Tables and strikethrough because Hugo (Goldmark) and Jekyll (kramdown) both have them.
-MD = MarkdownIt("commonmark").use(footnote_plugin).enable(["table", "strikethrough"])
-# markdown-it refuses javascript:/data: links by leaving `[text](javascript:…)` as literal text;
-# we only ever keep a link's text, never its target, so let it parse them as links and drop the target.
-MD.validateLink = lambda url: True  # type: ignore[method-assign]
+from digest.summarize.parsing import MD
 
 # Hugo's escaped shortcodes `{{</* x */>}}`, shortcodes, Liquid tags `{% %}` and outputs `{{ }}`.
 _TEMPLATE = re.compile(
@@ -158,6 +152,11 @@ class Parsed:
     inner_lines: list[tuple[int, int]]
     ok: bool = True
 
+    @cached_property
+    def blocks(self) -> list[Block]:
+        """`text_blocks(tokens, with_strong=True)`, made once for the summary and the fingerprints."""
+        return list(text_blocks(self.tokens, with_strong=True))
+
 
 def parse_body(body: object) -> Parsed:
     """A Markdown body (templates cut out) parsed into block tokens; never raises (anything but a str reads as '')."""
@@ -168,35 +167,52 @@ def parse_body(body: object) -> Parsed:
         return Parsed([], [], ok=False)
 
 
+def collapse(text: str) -> str:
+    """Runs of whitespace as one space, the ends trimmed: `re.sub(r"\\s+", " ", text).strip()`, several
+    times faster (str.split's whitespace is the regex's \\s)."""
+    return " ".join(text.split())
+
+
+def _inline_parts(children: Sequence[Token] | None, mark_strong: bool) -> tuple[list[str], bool]:
+    """The pieces of an inline token's plain text, and whether strong marks are among them."""
+    parts: list[str] = []
+    marked = False
+    depth = 0
+    for tok in children or ():
+        kind = tok.type
+        if kind == "text" or kind == "code_inline":
+            content = tok.content
+            if _STRONG_OPEN in content or _STRONG_CLOSE in content:
+                content = content.replace(_STRONG_OPEN, "").replace(_STRONG_CLOSE, "")
+            if kind == "code_inline":
+                content = content.replace("`", "")  # `` `x` `` shows x quoted: the quotes are markers
+            parts.append(_LONE_DELIMITER.sub("", content) if "{" in content or "}" in content else content)
+        elif kind == "softbreak" or kind == "hardbreak":
+            parts.append(" ")
+        elif kind == "strong_open":
+            if mark_strong and depth == 0:
+                parts.append(_STRONG_OPEN)
+                marked = True
+            depth += 1
+        elif kind == "strong_close":
+            depth = max(depth - 1, 0)
+            if mark_strong and depth == 0:
+                parts.append(_STRONG_CLOSE)
+                marked = True
+        elif kind == "html_inline" and _BR.match(tok.content.strip()):
+            parts.append(" ")
+        # Everything else is a marker (links, emphasis, images, HTML tags, footnote refs).
+    return parts, marked
+
+
 def inline_text(children: Sequence[Token] | None, mark_strong: bool = False) -> str:
     """Plain text of an inline token's children, whitespace collapsed.
 
     With mark_strong, the outermost strong spans are wrapped in private-use marks that
     `strong_spans` reads back.
     """
-    parts: list[str] = []
-    depth = 0
-    for tok in children or ():
-        kind = tok.type
-        if kind in ("text", "code_inline"):
-            content = tok.content.replace(_STRONG_OPEN, "").replace(_STRONG_CLOSE, "")
-            if kind == "code_inline":
-                content = content.replace("`", "")  # `` `x` `` shows x quoted: the quotes are markers
-            parts.append(_LONE_DELIMITER.sub("", content) if "{" in content or "}" in content else content)
-        elif kind in ("softbreak", "hardbreak"):
-            parts.append(" ")
-        elif kind == "strong_open":
-            if mark_strong and depth == 0:
-                parts.append(_STRONG_OPEN)
-            depth += 1
-        elif kind == "strong_close":
-            depth = max(depth - 1, 0)
-            if mark_strong and depth == 0:
-                parts.append(_STRONG_CLOSE)
-        elif kind == "html_inline" and _BR.match(tok.content.strip()):
-            parts.append(" ")
-        # Everything else is a marker (links, emphasis, images, HTML tags, footnote refs).
-    return _SPACES.sub(" ", "".join(parts)).strip()
+    parts, _ = _inline_parts(children, mark_strong)
+    return collapse("".join(parts))
 
 
 @dataclass
@@ -217,11 +233,21 @@ class Block:
     row: int = -1  # a cell's table row (its `tr_open` token index); -1 outside tables
     column: int = -1  # a cell's place in its row, from 0
     listed: bool = False  # a paragraph inside a list item
+    unmarked: str | None = None  # the text read without strong marks, when that differs (`flat`)
 
     @property
     def plain(self) -> str:
         """The text with whitespace collapsed, for the TL;DR (strong offsets do not apply)."""
         return _SPACES.sub(" ", self.text) if "  " in self.text else self.text
+
+    @property
+    def flat(self) -> str:
+        """The text as read without strong marks, whitespace collapsed: what §7 splits into sentences.
+
+        Not always `plain`: marks stand between spaces that then are not collapsed, and a bold
+        alert marker (`> **[!NOTE]**`) is only an alert marker without them.
+        """
+        return self.text if self.unmarked is None else self.unmarked
 
 
 def strong_spans(marked: str) -> tuple[str, list[StrongSpan]]:
@@ -244,6 +270,9 @@ def strong_spans(marked: str) -> tuple[str, list[StrongSpan]]:
     return "".join(text), spans
 
 
+_BLOCK_KINDS = {"paragraph_open": "paragraph", "heading_open": "heading", "th_open": "cell", "td_open": "cell"}
+
+
 def text_blocks(tokens: Sequence[Token], with_strong: bool = False) -> Iterator[Block]:
     """Every paragraph, heading and table cell outside footnote definitions, in order."""
     in_footnotes = 0
@@ -253,7 +282,13 @@ def text_blocks(tokens: Sequence[Token], with_strong: bool = False) -> Iterator[
     row, column, items = -1, -1, 0
     for i, tok in enumerate(tokens):
         t = tok.type
-        if t == "footnote_block_open":
+        if t in _BLOCK_KINDS:
+            kind = _BLOCK_KINDS[t]
+            line = tok.map[0] if tok.map else line
+            quoted = i > 0 and tokens[i - 1].type == "blockquote_open"
+            if kind == "cell":
+                column += 1
+        elif t == "footnote_block_open":
             in_footnotes += 1
         elif t == "footnote_block_close":
             in_footnotes = max(in_footnotes - 1, 0)
@@ -263,21 +298,24 @@ def text_blocks(tokens: Sequence[Token], with_strong: bool = False) -> Iterator[
             row, column = i, -1
         elif t == "tr_close":
             row = -1
-        elif t in ("paragraph_open", "heading_open", "th_open", "td_open"):
-            kind = {"paragraph_open": "paragraph", "heading_open": "heading"}.get(t, "cell")
-            line = tok.map[0] if tok.map else line
-            quoted = i > 0 and tokens[i - 1].type == "blockquote_open"
-            if kind == "cell":
-                column += 1
         elif t == "inline" and not in_footnotes and kind:
-            marked = inline_text(tok.children, mark_strong=with_strong)
+            parts, has_marks = _inline_parts(tok.children, with_strong)
+            marked = collapse("".join(parts))
+            unmarked = None
+            if has_marks:  # the same text without the marks, as §7 reads it (`Block.flat`)
+                unmarked = marked.replace(_STRONG_OPEN, "").replace(_STRONG_CLOSE, "")
+                # Its only whitespace is single spaces, but a mark may have stood between two, or at an end.
+                if "  " in unmarked or unmarked[:1] == " " or unmarked[-1:] == " ":
+                    unmarked = collapse(unmarked)
+                if quoted and unmarked.startswith("[!"):
+                    unmarked = _ALERT.sub("", unmarked)
             if quoted and marked.startswith("[!"):
                 marked = _ALERT.sub("", marked)
             text, spans = strong_spans(marked) if with_strong else (marked, [])
             # An empty strong span between spaces leaves two; the TL;DR reads `plain`.
             cell = kind == "cell"
             yield Block(kind, i, line, text, spans, row if cell else -1, column if cell else -1,
-                        kind == "paragraph" and items > 0)
+                        kind == "paragraph" and items > 0, unmarked)
             kind = ""
 
 

@@ -15,12 +15,11 @@ from digest.config import SummarySettings
 from digest.models import KeyFigure
 from digest.summarize.boilerplate import NO_BOILERPLATE, Boilerplate, front_matter_text, is_reading_time_line
 from digest.summarize.figures import body_figures
-from digest.summarize.plaintext import Block, Parsed, inline_text, is_more_divider, parse_body, text_blocks
+from digest.summarize.plaintext import Block, Parsed, collapse, inline_text, is_more_divider, parse_body
 from digest.text import cut
 
 # The marker, then any run of `:` `：` `.` `-` `—` `–` and spaces (`**TL;DR.**`, `TL;DR —`).
 _TLDR = re.compile(r"^(?:tl;dr|tldr|tl/dr)(?![A-Za-z0-9])[\s:：.\-—–]*", re.I)
-_SPACES = re.compile(r"\s+")
 
 
 def summarize(
@@ -50,7 +49,7 @@ def summarize(
     parsed = body if isinstance(body, Parsed) else parse_body(body)
     try:
         tokens, inner_lines = parsed.tokens, parsed.inner_lines
-        blocks = list(text_blocks(tokens, with_strong=True))
+        blocks = parsed.blocks
     except Exception:
         tokens, inner_lines, blocks = [], [], []
     try:
@@ -77,6 +76,18 @@ def _title_key(text: str) -> str:
     return "".join(ch for ch in text.casefold() if not ch.isspace() and unicodedata.category(ch)[0] not in "PZ")
 
 
+def _is_title(text: str, key: str) -> bool:
+    """`_title_key(text) == key`, stopping at the first character that differs (most texts: the first)."""
+    n = 0
+    for ch in text.casefold():
+        if ch.isspace() or unicodedata.category(ch)[0] in "PZ":
+            continue
+        if n == len(key) or ch != key[n]:
+            return False
+        n += 1
+    return n == len(key)
+
+
 @dataclass(frozen=True)
 class _Judge:
     """§4's three kinds of text that are never a TL;DR: the title again, boilerplate, a reading-time line."""
@@ -87,7 +98,7 @@ class _Judge:
     def accepts(self, text: str) -> bool:
         if not text.strip():
             return False
-        if self.title and _title_key(text) == self.title:
+        if self.title and _is_title(text, self.title):
             return False
         return not is_reading_time_line(text) and not self.boilerplate.is_boilerplate_text(text)
 
@@ -199,6 +210,9 @@ def _is_prose(tokens: Sequence[Token], index: int) -> bool:
 
 def before_more(tokens: Sequence[Token]) -> str:
     """The paragraphs before Hugo's `<!--more-->` divider, or '' when there is none."""
+    # The divider is an HTML block or inline HTML, whose text an inline token's holds: most bodies have none.
+    if not any((tok.type == "html_block" or tok.type == "inline") and "<!--" in tok.content for tok in tokens):
+        return ""
     texts: list[str] = []
     in_footnotes = False
     for i, tok in enumerate(tokens):
@@ -251,7 +265,7 @@ def paragraphs(tokens: Sequence[Token], blocks: Sequence[Block],
 def _scalar(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         return ""
-    return _SPACES.sub(" ", str(value)).strip()
+    return collapse(str(value))
 
 
 def front_matter_figures(value: Any) -> list[KeyFigure] | None:

@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 import os
+import random
+import re
+import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from digest.config import SummarySettings, load_settings
 from digest.pipeline.build import scan_content, summarize_articles
-from digest.summarize.boilerplate import Boilerplate, Fingerprints, article_fingerprints, fingerprints_of
+from digest.summarize.boilerplate import (
+    SENTENCE_ENDS,
+    Boilerplate,
+    Fingerprints,
+    article_fingerprints,
+    fingerprints_of,
+    front_matter_text,
+    plates_for,
+    split_sentences,
+)
+from digest.summarize.neighbours import neighbours_before
+from digest.summarize.parsing import MD
+from digest.summarize.plaintext import inline_text, strip_templates
 from digest.summarize.summary import summarize
+from digest.text import is_sentence_end
 
 SERIES = "每周精选社区动态，同步开源进展。"
 
@@ -89,3 +108,55 @@ def test_pipeline_judges_against_neighbours_and_a_warm_build_reads_no_neighbour(
     warm, _ = summarize_articles(chosen, settings)
     assert [a.tldr for a in warm] == [a.tldr for a in cold]
     assert [k.value for k in warm[0].key_figures] == []  # "本周合并 N 个 PR" is a template line
+
+
+def test_case_folding_keeps_digits_whitespace_and_marks() -> None:
+    """No character folds to or from a digit, whitespace, `*` or `_`: a sentence is folded before it is masked."""
+    kept = re.compile(r"[0-9０-９\s*_]")
+    changed = [chr(cp) for cp in range(sys.maxunicode + 1) if chr(cp).casefold() != chr(cp)]
+    assert len(changed) > 1000
+    assert not [c for c in changed if kept.search(c.casefold()) or kept.match(c)]
+
+
+def reference_split(text: str) -> list[str]:
+    """§5's sentences, read character by character."""
+    out, start = [], 0
+    for i, ch in enumerate(text):
+        if ch in SENTENCE_ENDS or (ch == "." and is_sentence_end(text, i)):
+            out.append(text[start : i + 1].strip())
+            start = i + 1
+    return [s for s in [*out, text[start:].strip()] if s]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="ab .。！？；!?\n\t\u00a0"))
+def test_sentences_end_at_every_end_mark_and_at_a_full_stop_before_a_space(text: str) -> None:
+    """split_sentences cuts where §5 says, whatever the text."""
+    assert split_sentences(text) == reference_split(text)
+
+
+def test_plates_for_windows_are_what_each_articles_neighbours_share() -> None:
+    """One tally moved from window to window gives each article what Boilerplate.among of its neighbours
+    gives, whatever the windows' order, with articles that have no fingerprints and a path given twice."""
+    rng = random.Random(13)
+    order = [f"posts/{i}.md" for i in range(80)]
+    prints = {p: Fingerprints(frozenset(rng.sample(range(30), 6)), frozenset(rng.sample(range(30), 6)))
+              for p in order if rng.random() > 0.1}
+    windows = {f"article {i}": neighbours_before(order, i) for i in [0, 1, 5, 6, 7, 40, 41, 79, 78]}
+    windows["twice"] = [order[3], order[3], order[4]]
+    for keys in (list(windows), sorted(windows, reverse=True), rng.sample(list(windows), len(windows))):
+        plates = plates_for({k: windows[k] for k in keys}, prints)
+        assert list(plates) == keys
+        for key in keys:
+            assert plates[key] == Boilerplate.among(prints[p] for p in windows[key] if p in prints)
+    assert any(plate.texts for plate in plates.values()) and plates["twice"].texts == prints[order[3]].texts
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["**", "*", "a", "中", " ", "  \n", "\n", "\r", "\0", "。", "[x](y)", "{{< x >}}",
+                                 "1."]), max_size=12).map("".join))
+def test_front_matter_text_is_its_inline_parse(value: str) -> None:
+    """A summary or description reads as the plain text of its inline parse, whichever way it is made."""
+    markdown, _ = strip_templates(value)
+    tokens = MD.parseInline(markdown)
+    assert front_matter_text(value) == " ".join(inline_text(t.children) for t in tokens if t.type == "inline").strip()

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import re
+import sys
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from digest.models import KeyFigure
-from digest.summarize.figures import body_figures, context_for, figure_value, is_key_figure, sentence_at
+from digest.summarize import figures
+from digest.summarize.figures import (
+    body_figures,
+    context_for,
+    figure_value,
+    is_key_figure,
+    sentence_at,
+    states_reading_time,
+)
 from digest.summarize.plaintext import parse, text_blocks
+from digest.text import SENTENCE_ENDS, is_sentence_end
 
 # Quantities, mostly taken from the spec's own table and the labelled corpus.
 FIGURES = [
@@ -287,3 +301,89 @@ def test_duplicate_of_a_boilerplate_value_keeps_its_later_place() -> None:
     markdown = "Join our **12,000 members** today!\n\nThe meetup drew **12,000 members**.\n"
     got = figures_of(markdown, is_boilerplate=lambda s: s.startswith("Join"))
     assert [(f.value, f.context) for f in got] == [("12,000 members", "The meetup drew 12,000 members.")]
+
+
+ENDS = SENTENCE_ENDS + "；"
+CJK = f"[{figures._CJK}]"
+CLAUSE_ENDS = "，,、；;：:）)—"
+TEXTS = st.text(alphabet="ab 1.。！？；!?，,、：)—中文\u3000\uff01\t\n", max_size=120)
+
+
+def reference_sentence_at(text: str, start: int, end: int) -> tuple[int, int]:
+    """A figure's sentence, read character by character from the value outwards."""
+    a = start
+    while a > 0 and not is_sentence_end(text, a - 1, ENDS):
+        a -= 1
+    b = max(end, a)
+    while b < len(text) and not is_sentence_end(text, b, ENDS):
+        b += 1
+    b = min(b + 1, len(text))
+    while a < b and text[a].isspace():
+        a += 1
+    while b > a and text[b - 1].isspace():
+        b -= 1
+    return a, b
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXTS, st.integers(0, 120), st.integers(0, 24))
+def test_figure_sentence_is_found_from_the_sentence_ends(text: str, start: int, length: int) -> None:
+    """sentence_at, from the list of sentence ends, bounds the sentence a character walk would."""
+    start = min(start, len(text))
+    end = min(start + length, len(text))
+    assert sentence_at(text, start, end) == reference_sentence_at(text, start, end)
+
+
+def reference_cuts(s: str) -> tuple[list[int], set[int]]:
+    """Word boundaries (around whitespace and CJK characters) and clause ends, character by character."""
+    cuts, clauses = {0, len(s)}, set()
+    for i in range(1, len(s)):
+        left, right = s[i - 1], s[i]
+        if left in CLAUSE_ENDS:
+            clauses.add(i)
+            cuts.add(i)
+        elif left.isspace() or right.isspace() or re.match(CJK, left) or re.match(CJK, right):
+            cuts.add(i)
+    return sorted(cuts), clauses
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXTS, st.integers(0, 120), st.integers(0, 120))
+def test_cut_points_of_a_window_are_the_sentences_cut_points_there(s: str, lo: int, width: int) -> None:
+    """The cut points found in s[lo:hi] are the sentence's own cut points from lo to hi."""
+    lo = min(lo, len(s))
+    hi = min(lo + width, len(s))
+    cuts, clauses = reference_cuts(s)
+    assert figures._boundaries(s) == (cuts, clauses)
+    window, window_clauses = figures._boundaries(s, lo, hi)
+    assert window == [c for c in cuts if lo <= c <= hi]
+    assert window_clauses == {c for c in clauses if lo <= c <= hi}
+
+
+def test_units_are_looked_up_by_their_first_character() -> None:
+    """A unit after a number is found among those of its first character as among all of them."""
+    units = figures._units(["Stück", "km/h", "tokens"])
+
+    def by_scan(rest: str) -> bool:  # every unit in turn, as before the index
+        for unit in units:
+            if rest.startswith(unit) or (unit in figures._CASELESS and rest[: len(unit)].lower() == unit):
+                nxt = rest[len(unit): len(unit) + 1]
+                if unit[-1].isascii() and unit[-1].isalpha() and nxt and nxt.isascii() and nxt.isalnum():
+                    continue
+                return True
+        return False
+
+    rests = [u + tail for u in units for tail in ("", " ", "s", "x", "1", "。")]
+    rests += [r.upper() for r in rests] + [r.title() for r in rests] + ["", " ", "xx", "İ", "\u212a"]
+    assert [figures._unit_after(r, units) for r in rests] == [by_scan(r) for r in rests]
+    assert figures._unit_after("MILLION users", units) and figures._unit_after("Stück", units)
+    assert not figures._unit_after("kmx", units)
+
+
+def test_reading_time_words_match_only_their_own_letters() -> None:
+    """`read` and `words` match, ignoring case, only these letters (and `ſ` for s): the lower-cased
+    sentence must hold "read" or "word" for those branches of the reading-time rule."""
+    letters = re.compile("[readwo]", re.I)
+    assert [chr(cp) for cp in range(sys.maxunicode + 1) if letters.fullmatch(chr(cp))] == list("ADEORWadeorw")
+    assert states_reading_time("A 5-MINUTE READ.") and states_reading_time("1,200 WORDS")
+    assert not states_reading_time("Builds got 35% faster.")

@@ -19,7 +19,7 @@ from digest.models import KeyFigure
 from digest.pipeline.build import neighbour_boilerplate
 from digest.summarize.boilerplate import NO_BOILERPLATE
 from digest.summarize.plaintext import parse, strip_templates, text_blocks
-from digest.summarize.summary import body_figures, front_matter_figures, summarize, tldr_text
+from digest.summarize.summary import _is_title, _title_key, body_figures, front_matter_figures, summarize, tldr_text
 from digest.text import cut
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "dev"
@@ -324,3 +324,37 @@ def test_label_paragraph_is_skipped() -> None:
 def test_reading_time_line_is_skipped(line: str) -> None:
     """A reading-time or length line is never the TL;DR: the next paragraph is."""
     assert tldr(f"{line}\n\nThe real news.") == "The real news."
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="Ab .,。！-\u00a0ßẞİﬁ中", max_size=12), st.text(alphabet="Ab .,。！-ßẞİﬁ中", max_size=12))
+def test_title_is_compared_letter_by_letter(text: str, title: str) -> None:
+    """A text is the title when its letters, case-folded, are the title's: found without folding it all."""
+    key = _title_key(title)
+    assert _is_title(text, key) == (_title_key(text) == key)
+    assert _is_title("  The  Title!", _title_key("the title")) and not _is_title("The Title 2", _title_key("the title"))
+
+
+FLAT_PIECES = ["**", "a", "中", " ", "  ", "&#32;", "> ", "[!NOTE]", "\n", "\n\n", "- ", "。", "*"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(FLAT_PIECES), max_size=16).map("".join))
+def test_flat_text_is_the_text_read_without_strong_marks(markdown: str) -> None:
+    """What §7 compares of a block made with strong marks is the text made without them."""
+    marked = list(text_blocks(parse(markdown), with_strong=True))
+    assert [b.flat for b in marked] == [b.text for b in text_blocks(parse(markdown))]
+
+
+@pytest.mark.parametrize("markdown", ["**&#32;a** b", "a **b&#32;**", "a **&#32;** b", "x **y** z"])
+def test_flat_text_has_no_space_a_strong_mark_stood_beside(markdown: str) -> None:
+    """A bold span that starts or ends with a space leaves no space at the text's ends, nor two in it."""
+    (marked,) = text_blocks(parse(markdown), with_strong=True)
+    (unmarked,) = text_blocks(parse(markdown))
+    assert marked.flat == unmarked.text and "  " not in marked.flat and marked.flat == marked.flat.strip()
+
+
+def test_bold_alert_marker_is_an_alert_marker_without_the_marks() -> None:
+    """`> **[!NOTE]** Mind this.`: §7 reads "Mind this."; the block's own text keeps the bold marker."""
+    (block,) = text_blocks(parse("> **[!NOTE]** Mind this.\n"), with_strong=True)
+    assert block.flat == "Mind this." and block.text == "[!NOTE] Mind this."
