@@ -8,7 +8,6 @@ many (a cold scan of a big site); `scan` is the whole folder without a cache. Th
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import stat
 import threading
@@ -16,10 +15,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from digest.config import Settings
@@ -30,6 +27,10 @@ from digest.errors import ArticleError
 from digest.models import ARTICLE, DATE_ONLY, NOT_ARTICLE, SKIPPED, Article, Skipped
 from digest.models import ScanRow as Row
 from digest.text import WARNING_MAX, one_line
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+    from multiprocessing.process import BaseProcess
 
 # Below this many files, starting worker processes costs more than it saves (measured: a pool
 # of two costs ~40 ms to start and stop; one core reads ~13,000 front matters a second).
@@ -191,6 +192,8 @@ def _shared_read(chunks: list[list[str]], job: ReadJob, helpers: int) -> Iterato
     taken between this process's chunks. Chunks a helper took but never sent (it died) are read
     here: no row is lost.
     """
+    import multiprocessing  # noqa: PLC0415 - lazy: a build that reads few files never forks (~14 ms of imports)
+
     ctx = multiprocessing.get_context("fork")
     counter = ctx.Value("l", 0)
     pipes, procs = [], []
@@ -266,6 +269,8 @@ def _can_fork() -> bool:
     Without fork (Windows) a worker would re-import `python -m digest`'s main module, and forking a
     process that runs other threads (the scheduler's) can copy a held lock: then one process reads.
     """
+    import multiprocessing  # noqa: PLC0415 - lazy: see _shared_read
+
     return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 
