@@ -77,7 +77,8 @@ def test_fingerprints_survive_the_cache_encoding() -> None:
     assert Fingerprints.decode(fp.encode()) == fp and len(fp.texts) == 4
 
 
-def _site(tmp_path: Path) -> Path:
+def weekly_site(tmp_path: Path) -> Path:
+    """Four weekly posts of one series (2025-08-01..04) and a config for them: the pipeline's §7 cases."""
     content = tmp_path / "content"
     content.mkdir()
     for n in range(1, 5):
@@ -90,7 +91,7 @@ def _site(tmp_path: Path) -> Path:
 
 def test_pipeline_judges_against_neighbours_and_a_warm_build_reads_no_neighbour(tmp_path: Path) -> None:
     """The build skips the series line from the third issue on; warm, it takes the neighbours from the cache."""
-    settings = load_settings(_site(tmp_path), env={})
+    settings = load_settings(weekly_site(tmp_path), env={})
     since = datetime(2025, 8, 3, tzinfo=timezone(timedelta(hours=8)))
     until = since + timedelta(days=3)
     chosen, _, _ = scan_content(settings, since=since, until=until)

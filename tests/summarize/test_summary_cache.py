@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from test_boilerplate import SERIES, weekly
+from test_boilerplate import SERIES, weekly_site
 
 from digest.config import load_settings
 from digest.pipeline import build
@@ -17,21 +17,10 @@ from digest.pipeline.build import scan_content, summarize_articles
 SINCE = datetime(2025, 8, 3, tzinfo=timezone(timedelta(hours=8)))
 
 
-def _site(tmp_path: Path) -> Path:
-    content = tmp_path / "content"
-    content.mkdir()
-    for n in range(1, 5):
-        (content / f"weekly-{n}.md").write_text(weekly(n, f"第{n}周的新闻：调度器重写了第{n}部分。"), encoding="utf-8")
-    config = tmp_path / "config.yaml"
-    config.write_text(f"site: {{timezone: Asia/Shanghai}}\ncontent: {content}\nstate: {tmp_path / 's.sqlite'}\n",
-                      encoding="utf-8")
-    return config
-
-
 def test_a_neighbour_that_changes_makes_the_summary_again(tmp_path: Path) -> None:
     """The third issue skips the series line while two neighbours share it; once one of them drops it (a new
     file), the next build judges again and the series line is its TL;DR."""
-    settings = load_settings(_site(tmp_path), env={})
+    settings = load_settings(weekly_site(tmp_path), env={})
     until = SINCE + timedelta(days=1)
     chosen, _, _ = scan_content(settings, since=SINCE, until=until)
     first, _ = summarize_articles(chosen, settings)
@@ -48,7 +37,7 @@ def test_a_neighbour_that_changes_makes_the_summary_again(tmp_path: Path) -> Non
 
 def test_an_unchanged_site_takes_every_summary_from_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Warm: the same summaries, no body read and no fingerprint made (their column, emptied, stays empty)."""
-    settings = load_settings(_site(tmp_path), env={})
+    settings = load_settings(weekly_site(tmp_path), env={})
     until = SINCE + timedelta(days=3)
     chosen, _, _ = scan_content(settings, since=SINCE, until=until)
     cold, _ = summarize_articles(chosen, settings)
