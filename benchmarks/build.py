@@ -38,6 +38,11 @@
 #                             week), restored before each run; then this week's posts are there and the timed
 #                             build covers them
 #   cold build --explain      cold, listing every file with its reason
+#   cold build, window only   cold, on a tree holding only the files the issue reads whole: the newest week's and
+#                             their neighbours (the NEIGHBOURS articles dated just before the week; hard links).
+#                             What a cold build costs whatever the site's size (start-up, summarizing, boilerplate,
+#                             rendering, writing), beside the floor of the whole site: the part of the cold target
+#                             no scan can win back
 #   boilerplate pass          (spec §7, issue 12) `neighbour_plates` for the newest week's articles, timed inside
 #                             a process after a cold scan: cold (every neighbour's sentence fingerprints made
 #                             from its body, as in a cold build) and warm (all from the scan cache)
@@ -66,6 +71,7 @@ from pathlib import Path
 from _common import Figures, Run, cpu, interleaved, load_note, run_process, seconds, table, verdict, wall
 
 from digest.content.date_line import QUICK_BYTES
+from digest.summarize.neighbours import NEIGHBOURS
 
 HERE = Path(__file__).resolve().parent
 SITES = HERE / "_sites"
@@ -249,6 +255,7 @@ class Site:
     root: Path
     paths: list[str]
     newest: list[str]
+    window: list[str]  # the newest week's and the NEIGHBOURS articles dated just before it
     size: int = 0
 
     @property
@@ -283,7 +290,10 @@ def make_site(count: int, shape: str) -> Site:
         (layouts / "list.html").write_text(LIST_HTML, encoding="utf-8")
         stamp.write_text(GENERATOR_VERSION)
         print(f"  done in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
-    site = Site(count, shape, root, [rel for rel, _ in plan], [rel for rel, when in plan if when >= SINCE])
+    by_date = sorted((when, rel) for rel, when in plan)
+    first = next(i for i, (when, _) in enumerate(by_date) if when >= SINCE)
+    window = [rel for _, rel in by_date[max(first - NEIGHBOURS, 0):]]
+    site = Site(count, shape, root, [rel for rel, _ in plan], [rel for rel, when in plan if when >= SINCE], window)
     site.size = sum((site.content / rel).stat().st_size for rel in site.paths)
     return site
 
@@ -301,6 +311,17 @@ def last_week_tree(site: Site) -> Path:
         if rel in newest:
             link.unlink(missing_ok=True)
         elif not link.exists():
+            link.parent.mkdir(parents=True, exist_ok=True)
+            os.link(site.content / rel, link)
+    return tree
+
+
+def window_tree(site: Site) -> Path:
+    """The window-only case's content tree: hard links to the newest week's files and their neighbours."""
+    tree = site.root / "window" / "content"
+    for rel in site.window:
+        link = tree / rel
+        if not link.exists():
             link.parent.mkdir(parents=True, exist_ok=True)
             os.link(site.content / rel, link)
     return tree
@@ -335,7 +356,7 @@ for folder, _, names in os.walk(sys.argv[1]):
         finally:
             os.close(fd)
 """
-CASES = ("read whole", "read heads", "help", "cold", "warm", "weekly", "explain", "boilerplate", "hugo")
+CASES = ("read whole", "read heads", "help", "cold", "window", "warm", "weekly", "explain", "boilerplate", "hugo")
 
 
 def build_cmd(site: Site, content: Path, work: Path, since: datetime, until: datetime, *extra: str) -> list[str]:
@@ -392,6 +413,15 @@ def measure_site(site: Site, runs: int, cases: Sequence[str], scratch: Path) -> 
         finally:
             shutil.rmtree(work)
 
+    window = window_tree(site) if "window" in cases else site.content
+
+    def window_only() -> Run:
+        work = fresh()
+        try:
+            return built("window", build_cmd(site, window, work, SINCE, UNTIL), work)
+        finally:
+            shutil.rmtree(work)
+
     warm_work = fresh()
     for _ in range(2):  # a cold build, then a warm one: whatever a build leaves for the next is there
         run_process(build_cmd(site, site.content, warm_work, SINCE, UNTIL), root)
@@ -433,6 +463,7 @@ def measure_site(site: Site, runs: int, cases: Sequence[str], scratch: Path) -> 
         "read heads": lambda: run_process([py, "-c", READ_HEADS, str(site.content), str(QUICK_BYTES)], root),
         "help": lambda: run_process([py, "-m", "digest", "--help"], root),
         "cold": cold,
+        "window": window_only,
         "warm": warm,
         "weekly": weekly,
         "explain": explain,
@@ -475,6 +506,7 @@ LABELS = {
     "warm": "warm build",
     "weekly": "weekly build",
     "explain": "cold build --explain",
+    "window": "cold build, window only",
     "hugo": "hugo --renderToMemory",
 }
 SHORT = {"read whole": "read whole", "read heads": "read heads", "help": "--help", "cold": "cold", "warm": "warm",
@@ -503,6 +535,7 @@ def site_rows(m: Measured) -> list[list[str]]:
 
     judged = {"cold": ("read whole", TARGETS["cold_floor"]), "warm": ("help", TARGETS["warm_help"]),
               "weekly": ("warm", TARGETS["weekly_warm"]), "explain": ("cold", TARGETS["explain_cold"])}
+    judged["window"] = ("read whole", None)  # beside the whole site's floor, judged by nothing: it explains "cold"
     also = [("cold", "read heads", None)]
     if "hugo" in runs:
         also += [("cold", "hugo", TARGETS["cold_hugo"] if count == 10_000 else None),
