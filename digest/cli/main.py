@@ -18,11 +18,14 @@ import click
 from digest import __version__
 from digest.cli.instants import parse_instant
 from digest.cli.options import config_options, pass_settings_keys
+from digest.cli.bounces import bounces_group
 from digest.cli.preview import preview_command
 from digest.cli.progress import track
 from digest.cli.schedule import schedule_command
 from digest.cli.send import send_command, status_command
+from digest.cli.serve import serve_command
 from digest.cli.site import check_command, init_command
+from digest.cli.subscribers import subscribers_group
 from digest.config import Settings
 from digest.errors import DigestError, db_error, os_error
 
@@ -212,6 +215,9 @@ cli.add_command(schedule_command, "schedule")
 cli.add_command(preview_command, "preview")
 cli.add_command(init_command, "init")
 cli.add_command(check_command, "check")
+cli.add_command(subscribers_group, "subscribers")
+cli.add_command(serve_command, "serve")
+cli.add_command(bounces_group, "bounces")
 
 
 def main() -> None:

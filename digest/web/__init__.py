@@ -1,0 +1,1 @@
+"""digest serve: the subscribe, confirm, unsubscribe and preferences pages (Starlette)."""
