@@ -18,28 +18,17 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import yaml
 
 from digest.config_model import (
-    ContentSettings as ContentSettings,
-)
-from digest.config_model import (
-    MailSettings as MailSettings,
-)
-from digest.config_model import (
-    RenderSettings as RenderSettings,
-)
-from digest.config_model import (
-    ScheduleSettings as ScheduleSettings,
-)
-from digest.config_model import (
-    Settings as Settings,
-)
-from digest.config_model import (
-    SiteSettings as SiteSettings,
-)
-from digest.config_model import (
-    SmtpSettings as SmtpSettings,
-)
-from digest.config_model import (
-    SummarySettings as SummarySettings,
+    RECIPIENTS_SUBSCRIBERS,
+    BounceSettings,
+    ContentSettings,
+    MailSettings,
+    RenderSettings,
+    ScheduleSettings,
+    Settings,
+    SiteSettings,
+    SmtpSettings,
+    SubscribeSettings,
+    SummarySettings,
 )
 from digest.config_rules import validate
 from digest.errors import ConfigError, found
@@ -48,6 +37,11 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 T = TypeVar("T", bound="DataclassInstance")
+
+__all__ = [  # the model's names: the rest of digest imports its settings from here
+    "RECIPIENTS_SUBSCRIBERS", "BounceSettings", "ContentSettings", "MailSettings", "RenderSettings",
+    "ScheduleSettings", "Settings", "SiteSettings", "SmtpSettings", "SubscribeSettings", "SummarySettings",
+]
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser, where PyYAML has it
 
@@ -160,6 +154,9 @@ def settings_from_mapping(data: dict[str, Any] | None, root: Path | None = None)
     settings = _build(Settings, data)
     settings.root = root or Path.cwd()
     validate(settings)
+    public_url = settings.subscribe.public_url
+    if public_url and not settings.mail.unsubscribe_url:  # `digest serve` answers the issue's unsubscribe link
+        settings.mail.unsubscribe_url = public_url.rstrip("/") + "/unsubscribe?t={token}"
     return settings
 
 
@@ -278,3 +275,67 @@ def smtp_password(env: typing.Mapping[str, str] | None = None) -> str | None:
     """The SMTP password: only ever from the environment, never from a file or a flag."""
     env = os.environ if env is None else env
     return env.get(PASSWORD_ENV) or None
+
+
+# The secret that signs readers' links (digest.tokens): the environment, else a key file.
+SECRET_ENV = "DIGEST_SECRET"
+OLD_SECRET_ENV = "DIGEST_UNSUBSCRIBE_SECRET"  # its name before issue 14: still read, with a warning
+SECRET_MIN_BYTES = 32
+SECRET_MIN_DISTINCT = 10  # "aaaa…" or "abab…" is long, not random
+SECRET_HINT = f"set {SECRET_ENV} to a long random value (`openssl rand -hex 32`) or name a key file in secret_file"
+
+
+def app_secret(settings: Settings, env: typing.Mapping[str, str]) -> bytes | None:
+    """The secret's bytes: DIGEST_SECRET, else the file named by `secret_file`, else the old
+    DIGEST_UNSUBSCRIBE_SECRET; None when none is set. DigestError when the file cannot be read."""
+    value = env.get(SECRET_ENV, "")
+    if value.strip():
+        return value.encode("utf-8")  # as set: another process given the same value keys the same
+    if settings.secret_file:
+        path = settings.path(settings.secret_file)
+        try:
+            data = path.read_bytes().strip()
+        except OSError as exc:
+            raise ConfigError.for_key(
+                "secret_file", f"cannot read {path}: {exc.strerror or exc}", hint=SECRET_HINT
+            ) from None
+        if data:
+            return data
+        raise ConfigError.for_key("secret_file", f"{path} is empty", hint=SECRET_HINT)
+    old = env.get(OLD_SECRET_ENV, "")
+    return old.encode("utf-8") if old.strip() else None
+
+
+def secret_problem(settings: Settings, env: typing.Mapping[str, str]) -> str | None:
+    """What is wrong with the secret, in one line that never shows it; None when it is fine."""
+    try:
+        secret = app_secret(settings, env)
+    except ConfigError as exc:
+        return exc.message
+    if secret is None:
+        return f"no secret to sign readers' links: {SECRET_HINT}"
+    where = SECRET_ENV if env.get(SECRET_ENV, "").strip() else OLD_SECRET_ENV
+    if where == OLD_SECRET_ENV and settings.secret_file:
+        where = f"secret_file {settings.path(settings.secret_file)}"
+    if len(secret) < SECRET_MIN_BYTES:
+        return f"the secret in {where} is weak: {len(secret)} bytes, at least {SECRET_MIN_BYTES} needed ({SECRET_HINT})"
+    if len(set(secret)) < SECRET_MIN_DISTINCT:
+        return f"the secret in {where} is weak: it repeats a few characters ({SECRET_HINT})"
+    return None
+
+
+def secret_notice(settings: Settings, env: typing.Mapping[str, str]) -> str | None:
+    """A warning line when the secret comes from the old variable name; None otherwise."""
+    if env.get(SECRET_ENV, "").strip() or settings.secret_file or not env.get(OLD_SECRET_ENV, "").strip():
+        return None
+    return f"{OLD_SECRET_ENV} is the old name of {SECRET_ENV}: rename it (it is still read, for now)"
+
+
+def secret_needed_by(settings: Settings) -> str | None:
+    """What needs the secret ("subscribe.public_url is set", …), or None when nothing does."""
+    if settings.subscribe.public_url:
+        return "subscribe.public_url is set (digest serve signs every link)"
+    url = (settings.mail.unsubscribe_url or "").strip().lower()
+    if url.startswith(("https:", "http:")):
+        return "mail.unsubscribe_url puts a signed token in every message"
+    return None

@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+# `mail.recipients: subscribers`: send to the subscriber store's confirmed rows, not a CSV.
+RECIPIENTS_SUBSCRIBERS = "subscribers"
+
 
 @dataclass
 class SiteSettings:
@@ -59,6 +62,10 @@ class SmtpSettings:
     retry_base_seconds: float = 2.0  # back-off doubles from here
     verify_tls: bool = True
     ca_file: str | None = None  # extra CA bundle, e.g. a company relay's
+    # The envelope sender (MAIL FROM), where bounces go; default: the From address. "{token}" in
+    # its local part becomes each reader's id (VERP: bounces+{token}@example.com), so a bounce
+    # names its reader even when the report does not.
+    return_path: str | None = None
 
 
 @dataclass
@@ -67,7 +74,9 @@ class MailSettings:
     unsubscribe_mailto: str | None = None
     unsubscribe_url: str | None = None  # https URL; {token} is replaced per recipient
     suppression_file: str | None = None
-    recipients: str | None = None  # CSV with an `email` column, used by the schedule
+    # Who gets a send without --to: a CSV with an `email` column, or "subscribers": the state
+    # database's confirmed subscribers (`digest subscribers`, `digest serve`).
+    recipients: str | None = None
 
 
 @dataclass
@@ -80,6 +89,36 @@ class ScheduleSettings:
     when_empty: Literal["skip", "send"] = "skip"
     show_updates: bool = False
     heartbeat_url: str | None = None
+
+
+@dataclass
+class SubscribeSettings:
+    """`digest serve`: the sign-up, confirm, unsubscribe and preferences pages."""
+
+    # Where readers reach `digest serve`, e.g. https://example.com/newsletter. When set and
+    # mail.unsubscribe_url is not, every issue's unsubscribe link is public_url + /unsubscribe?t={token}.
+    public_url: str | None = None
+    topics: list[str] = field(default_factory=list)  # topics the form offers; none: every article
+    confirm_ttl_hours: float = 48.0  # how long a confirmation link works
+    record_ip: bool = False  # keep the sign-up's IP address in the consent record
+    rate_per_ip: int = 10  # sign-up requests per IP address per hour
+    rate_per_address: int = 3  # confirmation mails per address per 24 hours
+    language: str | None = None  # the pages' language (en, zh-CN); default: site.language
+    altcha: bool = False  # also ask the browser to solve a proof-of-work challenge (ALTCHA)
+
+
+@dataclass
+class BounceSettings:
+    """`digest bounces fetch`: the mailbox where bounces and complaints arrive (IMAP)."""
+
+    imap_host: str | None = None
+    imap_port: int = 993
+    security: Literal["ssl", "starttls", "none"] = "ssl"  # none: only to 127.0.0.1 (tests)
+    username: str | None = None  # the password only from DIGEST_IMAP_PASSWORD
+    mailbox: str = "INBOX"
+    verify_tls: bool = True
+    ca_file: str | None = None  # extra CA bundle for the IMAP server
+    fetch_before_send: bool = False  # the schedule fetches bounces before each send
 
 
 @dataclass
@@ -103,6 +142,11 @@ class Settings:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     mail: MailSettings = field(default_factory=MailSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    subscribe: SubscribeSettings = field(default_factory=SubscribeSettings)
+    bounces: BounceSettings = field(default_factory=BounceSettings)
+    # A file holding the secret that signs readers' links (when DIGEST_SECRET is not set),
+    # relative to config.yaml; e.g. made with `openssl rand -hex 32 > .digest/secret`.
+    secret_file: str | None = None
     # Where config.yaml lives: relative paths in it are read from here.
     root: Path = field(default_factory=Path.cwd)
 

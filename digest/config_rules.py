@@ -7,13 +7,16 @@ Called by `settings_from_mapping` for every Settings digest builds, so `build`, 
 
 from __future__ import annotations
 
+import ipaddress
 import math
+import re
 import resource
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
 
+from digest.addresses import check_address
 from digest.config_model import Settings
 from digest.cron import cron_problem
 from digest.errors import ConfigError, found
@@ -29,6 +32,7 @@ UNSUBSCRIBE_SCHEMES = ("https", "http", "mailto")
 # The languages render/i18n.py has labels for (a test holds the two equal): named here so that
 # the config, at the bottom of the house, need not import the render wing to say so.
 LABELLED_LANGUAGES = ("en", "zh-CN")
+_EMAIL_SLOT = re.compile(r"\{email\}", re.IGNORECASE)
 
 
 def validate(settings: Settings) -> None:
@@ -86,6 +90,13 @@ def validate(settings: Settings) -> None:
                 "mail.unsubscribe_url",
                 f"expected an https, http or mailto URL (it goes into every message), found {found(url)}",
             )
+        if _EMAIL_SLOT.search(url):
+            raise ConfigError.for_key(
+                "mail.unsubscribe_url",
+                "{email} puts the reader's address in a URL that proxies and logs see: use {token}",
+                hint="{token} is an opaque, signed id of the reader; `digest serve` answers /unsubscribe?t={token}",
+            )
+    _check_list(settings)
 
 
 def is_web_url(url: str) -> bool:
@@ -107,14 +118,75 @@ def _check_range(key: str, value: float, low: float, high: float | None) -> None
         raise ConfigError.for_key(key, f"expected at most {high}, found {value}")
 
 
-def _check_language(language: str) -> None:
+def _check_list(settings: Settings) -> None:
+    """The subscriber list's keys: the public pages, the envelope sender, the bounce mailbox."""
+    sub, bounces = settings.subscribe, settings.bounces
+    for key, value, low, high in (
+        ("subscribe.rate_per_ip", sub.rate_per_ip, 1, None),
+        ("subscribe.rate_per_address", sub.rate_per_address, 1, None),
+        ("bounces.imap_port", bounces.imap_port, 1, MAX_PORT),
+    ):
+        _check_range(key, value, low, high)
+    if not (math.isfinite(sub.confirm_ttl_hours) and sub.confirm_ttl_hours > 0):
+        raise ConfigError.for_key(
+            "subscribe.confirm_ttl_hours", f"expected a number of hours above 0, found {found(sub.confirm_ttl_hours)}"
+        )
+    url = sub.public_url
+    if url is not None:
+        parts = urlsplit(url.strip())
+        if not is_web_url(url.strip()) or parts.query or parts.fragment or url != url.strip():
+            raise ConfigError.for_key(
+                "subscribe.public_url",
+                "expected the http(s) address where readers reach `digest serve`, with a host and no query, "
+                f"such as 'https://example.com/newsletter', found {found(url)}",
+            )
+    for i, topic in enumerate(sub.topics):
+        if not topic.strip() or topic != topic.strip() or any(c in topic for c in ",;|\r\n") or \
+                topic in sub.topics[:i]:
+            raise ConfigError.for_key(
+                f"subscribe.topics[{i}]", f"expected a topic name (once, without , ; or |), found {found(topic)}"
+            )
+    if sub.language is not None:
+        _check_language(sub.language, "subscribe.language")
+    if settings.smtp.return_path is not None:
+        problem = return_path_problem(settings.smtp.return_path)
+        if problem:
+            raise ConfigError.for_key("smtp.return_path", f"{problem}, found {found(settings.smtp.return_path)}")
+    if bounces.security == "none" and bounces.imap_host is not None and not _is_loopback(bounces.imap_host):
+        raise ConfigError.for_key(
+            "bounces.security",
+            f"'none' sends the mailbox password in clear: only allowed to 127.0.0.1, not to {bounces.imap_host!r}",
+            hint="use ssl (port 993) or starttls (port 143)",
+        )
+
+
+def return_path_problem(value: str) -> str | None:
+    """Why `smtp.return_path` is not one address with at most one {token} in its local part; None if it is."""
+    if value.count("{token}") > 1:
+        return "expected at most one {token}"
+    if "{token}" in value.rpartition("@")[2]:
+        return "expected {token} before the @ (the domain must stay the same for every reader)"
+    _, reason = check_address(value.replace("{token}", "sid"))
+    return f"expected one address such as 'bounces+{{token}}@example.com' ({reason})" if reason else None
+
+
+def _is_loopback(host: str) -> bool:
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_language(language: str, key: str = "site.language") -> None:
     if language.replace("_", "-").casefold() in (lang.casefold() for lang in LABELLED_LANGUAGES):
         return  # the built-in ones, answered without loading Babel at every start
     try:
         Locale.parse(language.replace("-", "_"))
     except (UnknownLocaleError, ValueError, TypeError):
         raise ConfigError.for_key(
-            "site.language",
+            key,
             f"expected a language code such as 'en' or 'zh-CN' (labels built in for {', '.join(LABELLED_LANGUAGES)}; "
             f"other languages Babel knows get English labels and their own dates), found {found(language)}",
         ) from None

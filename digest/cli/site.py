@@ -9,7 +9,15 @@ from pathlib import Path
 import click
 
 from digest.cli.options import config_options, settings_from_flags
-from digest.config import Settings, folder_problem, read_config_file, settings_from_mapping
+from digest.config import (
+    Settings,
+    folder_problem,
+    read_config_file,
+    secret_needed_by,
+    secret_notice,
+    secret_problem,
+    settings_from_mapping,
+)
 from digest.config_rules import is_web_url
 from digest.content.site_config import config_text, detect_site
 from digest.errors import ConfigError, DigestError
@@ -110,6 +118,17 @@ def configured_base_url(path: Path) -> tuple[str | None, str | None]:
                   "(set it to the site's address, or run `digest init --base-url https://…`)")
 
 
+def _secret_problems(settings: Settings) -> list[str]:
+    """The signing secret's problem, when something needs it (digest serve, token links); names where
+    the secret comes from, never its value."""
+    needed = secret_needed_by(settings)
+    problem = secret_problem(settings, os.environ) if needed else None
+    notice = secret_notice(settings, os.environ) if needed else None
+    if notice:
+        click.echo(f"Warning: {notice}", err=True)
+    return [f"{problem}; {needed}"] if problem else []
+
+
 def _with_hint(exc: DigestError) -> str:
     return f"{exc.message} ({exc.hint})" if exc.hint else exc.message
 
@@ -157,10 +176,7 @@ def check_command(issue_html: str | None, config_path: str | None, content_dir: 
     problems += [unset] if unset else []
     articles = 0
     if settings is not None:
-        # Lazy: the delivery wing costs 49-53 ms of start-up (python -X importtime, 2 runs).
-        from digest.delivery.message import secret_problem
-
-        problems += [p for p in [secret_problem(settings, os.environ)] if p]  # names the variable, never its value
+        problems += _secret_problems(settings)
     if settings is not None:
         from digest.content.scan import scan
 

@@ -24,15 +24,13 @@ from dataclasses import dataclass, field
 from email.utils import parseaddr
 from pathlib import Path
 
+from digest.addresses import EDGE_SPACE as _EDGE_SPACE
+from digest.addresses import check_address as check_address
+from digest.addresses import check_name as check_name
 from digest.errors import DigestError
 
-_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
-_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 _TOPIC_SPLIT = re.compile(r"[;,|]")
-_EDGE_SPACE = " \t"  # stripped around a value; any other whitespace or control inside it is refused
 _NAME_ADDR = re.compile(r'(?:"((?:[^"\\]|\\.)*)"|([^"<>]*?))[ \t]*<([^<>]*)>')  # Name <addr> or "Name" <addr>
-_NAME_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_ENCODED_WORD = re.compile(r"=\?[^?]*\?[bBqQ]\?")
 _ADDRESS_LIKE = re.compile(r"[^\s@<>,;]+@[^\s@<>,;]+\.[^\s@<>,;]+")
 
 
@@ -54,48 +52,6 @@ class RecipientList:
     problems: list[str] = field(default_factory=list)  # one line per malformed address
     suppressed: list[Recipient] = field(default_factory=list)
     duplicates: int = 0
-
-
-def check_address(text: str) -> tuple[str | None, str]:
-    """(address, "") when `text` is exactly one addr-spec (domain lower-cased, in IDNA form); else (None, reason)."""
-    raw = text.strip(_EDGE_SPACE)
-    if not raw:
-        return None, "empty address"
-    if any(c in raw for c in "\r\n\x00"):
-        return None, "contains a line break or NUL"
-    if raw.count("@") != 1:
-        return None, "not exactly one address (one @)" if "@" in raw else "not an email address"
-    if any(c.isspace() or c in "<>()[],;:\\\"" for c in raw):
-        return None, "not exactly one address: spaces, a display name, a comment or a list are not allowed here"
-    local, domain = raw.split("@")
-    if not local or len(local) > 64:
-        return None, "the part before @ is empty or too long"
-    if not local.isascii():
-        return None, "non-ASCII before the @ (SMTPUTF8) is not supported"
-    if not _LOCAL.fullmatch(local):
-        return None, "the part before @ has characters an address cannot have, or a dot at an end or twice"
-    if not domain.isascii():
-        try:
-            ascii_domain = domain.encode("idna").decode("ascii")
-            same = ascii_domain.encode("ascii").decode("idna") == domain.lower()
-        except UnicodeError:
-            return None, "the domain is not a valid internationalised name"
-        if not same:
-            return None, "the domain holds characters its internationalised form would drop or change"
-        domain = ascii_domain
-    labels = domain.split(".")
-    if len(labels) < 2 or len(domain) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
-        return None, "the domain is not a valid host name"
-    return f"{local}@{domain.lower()}", ""
-
-
-def check_name(name: str) -> str:
-    """Why a display name cannot be used ("" when it can)."""
-    if _NAME_CONTROL.search(name):
-        return "control characters (a line break, a tab)"
-    if _ENCODED_WORD.search(name):
-        return "an RFC 2047 encoded word (=?charset?b?…?=)"
-    return ""
 
 
 def parse_to(text: str) -> tuple[str | None, str | None, str]:

@@ -1,0 +1,355 @@
+"""The subscriber store: who is on the list, in what state, and every change that got them there.
+
+The tables are described in subscriber_schema.py. Every change is one `BEGIN IMMEDIATE`
+transaction that reads the row again under the write lock, decides, writes the row and a
+`subscriber_events` row: a confirm and an unsubscribe racing on one row (two processes, or two
+threads with their own store) end in one consistent row with both attempts in its history.
+
+Rules the store keeps, whoever calls it (the form, an import, a command, a bounce):
+- no one is confirmed without the nonce of their latest request (`confirm`): a link mailed
+  before an unsubscribe, a bounce or a newer request confirms nothing;
+- an address that is unsubscribed, bounced or complained is never resubscribed by an import or
+  by `add`; only the reader's own confirmed request (or `forget_bounce`) brings it back;
+- rows are never deleted, and time comes from the clock the store was opened with.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+
+from digest.addresses import check_address
+from digest.errors import DigestError, db_error
+from digest.state.db import connect
+from digest.state.subscriber_schema import (
+    BLOCKED,
+    SKIP,
+    STATES,
+    ImportRecord,
+    ImportReport,
+    Requested,
+    Subscriber,
+    create_schema,
+    import_skip,
+    iso,
+    subscriber_of,
+    topics_json,
+)
+
+__all__ = ["BLOCKED", "STATES", "ImportRecord", "ImportReport", "Requested", "Subscriber", "SubscriberStore"]
+
+MAILED = "confirmation mailed"  # the detail of a request's event that sent a mail: what the rate limit counts
+_SELECT = "SELECT s.*, r.sid FROM subscribers s JOIN reader_ids r ON r.key = s.key"
+
+
+def _key(address: str) -> tuple[str, str]:
+    """(address as checked, its key); DigestError naming the address when it is not one."""
+    checked, reason = check_address(address)
+    if checked is None:
+        raise DigestError(f"{address!r}: {reason}")
+    return checked, checked.lower()
+
+
+class SubscriberStore:
+    def __init__(self, conn: sqlite3.Connection, path: Path, clock: Callable[[], float], rate_per_address: int) -> None:
+        self.conn, self.path, self.clock, self.rate_per_address = conn, path, clock, rate_per_address
+
+    @classmethod
+    def open(cls, path: Path, *, clock: Callable[[], float], rate_per_address: int = 3) -> SubscriberStore:
+        """The store in the state database at `path` (created when missing). `rate_per_address`:
+        confirmation mails one address may get in 24 hours (subscribe.rate_per_address)."""
+        conn = connect(path)
+        try:
+            create_schema(conn)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise db_error(exc, path) from None
+        return cls(conn, path, clock, rate_per_address)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> SubscriberStore:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self, *, keep: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken before anything is read (BEGIN IMMEDIATE); rolled back unless `keep`."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT" if keep else "ROLLBACK")
+        except sqlite3.Error as exc:
+            raise db_error(exc, self.path) from None
+
+    def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[sqlite3.Row]:
+        try:
+            return self.conn.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise db_error(exc, self.path) from None
+
+    # -- reader ids ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _sid(conn: sqlite3.Connection, key: str, address: str) -> str:
+        row = conn.execute("SELECT sid FROM reader_ids WHERE key = ?", (key,)).fetchone()
+        while row is None:  # a clash of two random ids is astronomically rare; try another one
+            conn.execute("INSERT OR IGNORE INTO reader_ids (key, sid, address) VALUES (?, ?, ?)",
+                         (key, secrets.token_urlsafe(12), address))
+            row = conn.execute("SELECT sid FROM reader_ids WHERE key = ?", (key,)).fetchone()
+        return str(row[0])
+
+    def sid_for(self, address: str) -> str:
+        """The reader's opaque id, made the first time the address is seen."""
+        return self.sids_for([address])[address.strip(" \t").lower()]
+
+    def sids_for(self, addresses: Iterable[str]) -> dict[str, str]:
+        """key (the address lower-cased) -> sid for each address, in one transaction."""
+        out: dict[str, str] = {}
+        with self._write() as conn:
+            for address in addresses:
+                key = address.strip(" \t").lower()
+                if key not in out:
+                    out[key] = self._sid(conn, key, address.strip(" \t"))
+        return out
+
+    def address_of(self, sid: str) -> str | None:
+        """The address a sid was made for, subscriber or not (a CSV recipient); None when unknown."""
+        rows = self._read("SELECT address FROM reader_ids WHERE sid = ?", (sid,))
+        return str(rows[0][0]) if rows else None
+
+    # -- reading ------------------------------------------------------------------------------------
+
+    def by_sid(self, sid: str) -> Subscriber | None:
+        """The subscriber row of this sid; None when there is none (also for a CSV recipient's sid)."""
+        rows = self._read(f"{_SELECT} WHERE r.sid = ?", (sid,))
+        return subscriber_of(rows[0]) if rows else None
+
+    def get(self, address: str) -> Subscriber | None:
+        checked, _ = check_address(address)
+        rows = self._read(f"{_SELECT} WHERE s.key = ?", ((checked or address.strip()).lower(),))
+        return subscriber_of(rows[0]) if rows else None
+
+    def all(self, state: str | None = None) -> list[Subscriber]:
+        if state is None:
+            return [subscriber_of(r) for r in self._read(f"{_SELECT} ORDER BY s.key")]
+        return [subscriber_of(r) for r in self._read(f"{_SELECT} WHERE s.state = ? ORDER BY s.key", (state,))]
+
+    def confirmed(self) -> list[Subscriber]:
+        """The send list of `mail.recipients: subscribers`."""
+        return self.all("confirmed")
+
+    def blocked_keys(self) -> set[str]:
+        """Keys never to mail: unsubscribed, bounced or complained."""
+        marks = ",".join("?" * len(BLOCKED))
+        return {str(r[0]) for r in self._read(f"SELECT key FROM subscribers WHERE state IN ({marks})", BLOCKED)}
+
+    def events(self, address: str) -> list[dict[str, object]]:
+        checked, _ = check_address(address)
+        rows = self._read("SELECT id, at, from_state, to_state, source, detail FROM subscriber_events"
+                          " WHERE key = ? ORDER BY id", ((checked or address.strip()).lower(),))
+        return [dict(r) for r in rows]
+
+    # -- changing -----------------------------------------------------------------------------------
+
+    def _row(self, conn: sqlite3.Connection, key: str) -> Subscriber | None:
+        row = conn.execute(f"{_SELECT} WHERE s.key = ?", (key,)).fetchone()
+        return subscriber_of(row) if row else None
+
+    def _change(
+        self, conn: sqlite3.Connection, key: str, address: str, before: Subscriber | None, state: str, *,
+        source: str, detail: str = "", **columns: object,
+    ) -> Subscriber:
+        """Write the row in `state` (inserted when `before` is None) and its event; the row as it now is."""
+        now = iso(self.clock())
+        if before is None:
+            self._sid(conn, key, address)
+            columns = {"name": None, "topics": None, "confirm_nonce": None, "confirmed_at": None,
+                       "consent_ip": None, "created_at": now, **columns}
+            names = ["key", "address", "state", "source", "updated_at", *columns]
+            conn.execute(f"INSERT INTO subscribers ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                         (key, address, state, source, now, *columns.values()))
+        else:
+            columns = {"state": state, "source": source, "updated_at": now, **columns}
+            conn.execute(f"UPDATE subscribers SET {', '.join(f'{c} = ?' for c in columns)} WHERE key = ?",
+                         (*columns.values(), key))
+        conn.execute("INSERT INTO subscriber_events (key, at, from_state, to_state, source, detail)"
+                     " VALUES (?, ?, ?, ?, ?, ?)", (key, now, before.state if before else None, state, source, detail))
+        after = self._row(conn, key)
+        assert after is not None  # written just above, in this transaction
+        return after
+
+    def request(self, address: str, topics: tuple[str, ...] | None, *, source: str, ip: str | None) -> Requested:
+        """A sign-up: pending with a fresh nonce and a mail to send, unless already confirmed or rate-limited."""
+        address, key = _key(address)
+        with self._write() as conn:
+            before = self._row(conn, key)
+            if before is not None and before.state == "confirmed":
+                return Requested(before, "", False, "confirmed")
+            since = iso(self.clock() - 24 * 3600)
+            mailed = conn.execute("SELECT COUNT(*) FROM subscriber_events WHERE key = ? AND at > ? AND detail = ?",
+                                  (key, since, MAILED)).fetchone()[0]
+            if before is not None and mailed >= self.rate_per_address:
+                return Requested(before, "", False, "rate")
+            nonce = secrets.token_urlsafe(12)
+            after = self._change(conn, key, address, before, "pending", source=source, detail=MAILED,
+                                 topics=topics_json(topics), confirm_nonce=nonce, consent_ip=ip, confirmed_at=None)
+            return Requested(after, nonce, True, "new" if before is None else "again")
+
+    def confirm(self, sid: str, nonce: str) -> str:
+        """"confirmed", "already", "stale" (not this row's latest request, or not pending) or "unknown"."""
+        with self._write() as conn:
+            row = conn.execute("SELECT s.key, s.confirm_nonce FROM subscribers s JOIN reader_ids r ON r.key = s.key"
+                               " WHERE r.sid = ?", (sid,)).fetchone()
+            before = self._row(conn, row["key"]) if row else None
+            if before is None:
+                return "unknown"
+            if before.state == "confirmed":
+                return "already"
+            if before.state != "pending" or not nonce or not secrets.compare_digest(row["confirm_nonce"] or "", nonce):
+                return "stale"
+            self._change(conn, before.key, before.address, before, "confirmed", source="form",
+                         detail="confirmed by the reader", confirm_nonce=None, confirmed_at=iso(self.clock()))
+            return "confirmed"
+
+    def unsubscribe(self, sid: str, *, source: str) -> str:
+        """"unsubscribed", "already" or "unknown"; any sid digest made (a CSV recipient's too) works."""
+        with self._write() as conn:
+            reader = conn.execute("SELECT key, address FROM reader_ids WHERE sid = ?", (sid,)).fetchone()
+            if reader is None:
+                return "unknown"
+            before = self._row(conn, reader["key"])
+            if before is not None and before.state == "unsubscribed":
+                return "already"
+            self._change(conn, reader["key"], reader["address"], before, "unsubscribed", source=source,
+                         detail="unsubscribed by the reader", confirm_nonce=None)
+            return "unsubscribed"
+
+    def set_topics(self, sid: str, topics: tuple[str, ...] | None) -> str:
+        """"saved" or "unknown"; the state stays as it is."""
+        with self._write() as conn:
+            reader = conn.execute("SELECT key FROM reader_ids WHERE sid = ?", (sid,)).fetchone()
+            before = self._row(conn, reader["key"]) if reader else None
+            if before is None:
+                return "unknown"
+            shown = "every article" if topics is None else ", ".join(topics) or "none"
+            self._change(conn, before.key, before.address, before, before.state, source="form",
+                         detail=f"topics: {shown}", topics=topics_json(topics))
+            return "saved"
+
+    def add(self, address: str, *, name: str | None = None, topics: tuple[str, ...] | None = None,
+            state: str = "confirmed", source: str = "command") -> str:
+        """"added", "updated" or "kept" (nothing to change, or the address left: it is never resubscribed here)."""
+        if state not in STATES:
+            raise DigestError(f"{address}: no such state {state!r} (one of {', '.join(STATES)})")
+        address, key = _key(address)
+        with self._write() as conn:
+            before = self._row(conn, key)
+            left = before is not None and before.state in BLOCKED and state not in BLOCKED
+            if left or (before and (before.state, before.name, before.topics) == (state, name, topics)):
+                return "kept"
+            extra = {"confirmed_at": iso(self.clock())} if state == "confirmed" and not (
+                before and before.confirmed_at) else {}
+            done = "added" if before is None else "changed"
+            self._change(conn, key, address, before, state, source=source, detail=f"{done} by {source}",
+                         name=name, topics=topics_json(topics), confirm_nonce=None, **extra)
+            return "added" if before is None else "updated"
+
+    def remove(self, address: str) -> bool:
+        """Unsubscribe by the owner's command; False when there is no row or it was unsubscribed already."""
+        _, key = _key(address)
+        with self._write() as conn:
+            before = self._row(conn, key)
+            if before is None or before.state == "unsubscribed":
+                return False
+            self._change(conn, key, before.address, before, "unsubscribed", source="command",
+                         detail="removed by command", confirm_nonce=None)
+            return True
+
+    def _mark(self, address: str, state: str, source: str, detail: str) -> str:
+        address, key = _key(address)
+        with self._write() as conn:
+            before = self._row(conn, key)
+            if before is not None and before.state == state:
+                return "already"
+            if before is not None and state == "bounced" and before.state in BLOCKED:
+                return before.state  # unsubscribed or complained says more than a bounce
+            self._change(conn, key, address, before, state, source=source, detail=detail, confirm_nonce=None)
+            return state
+
+    def mark_bounced(self, address: str, *, source: str, detail: str) -> str:
+        """"bounced"; "already"; or "unsubscribed"/"complained" when the row says more (kept). A CSV
+        recipient gets a row, bounced, so that no later send mails it."""
+        return self._mark(address, "bounced", source, detail)
+
+    def mark_complained(self, address: str, *, detail: str) -> str:
+        """"complained" or "already": the reader marked an issue as spam; never mailed again."""
+        return self._mark(address, "complained", "complaint", detail)
+
+    def note_soft_bounce(self, address: str, *, detail: str) -> int:
+        """Count a temporary failure; the count after it (0: the address has no row, nothing counted)."""
+        _, key = _key(address)
+        with self._write() as conn:
+            before = self._row(conn, key)
+            if before is None:
+                return 0
+            self._change(conn, key, before.address, before, before.state, source="bounce",
+                         detail=f"soft bounce: {detail}", soft_bounces=before.soft_bounces + 1)
+            return before.soft_bounces + 1
+
+    def forget_bounce(self, address: str) -> str:
+        """Undo a false bounce or complaint: "confirmed"; "unknown" (no row) or the state left as it was."""
+        _, key = _key(address)
+        with self._write() as conn:
+            before = self._row(conn, key)
+            if before is None:
+                return "unknown"
+            if before.state not in ("bounced", "complained"):
+                return before.state
+            self._change(conn, key, before.address, before, "confirmed", source="command",
+                         detail=f"{before.state} forgotten by command", soft_bounces=0)
+            return "confirmed"
+
+    def import_records(self, records: Iterable[ImportRecord], *, dry_run: bool = False) -> ImportReport:
+        """Add or update each record, in one transaction (rolled back with `dry_run`); a left address
+        is never resubscribed."""
+        report = ImportReport()
+        seen: dict[str, str] = {}
+        with self._write(keep=not dry_run) as conn:
+            for rec in records:
+                address, reason = check_address(rec.address)
+                if rec.state == SKIP:
+                    report.skipped.append((rec.address, rec.source_detail))
+                    continue
+                if address is None or rec.state not in STATES:
+                    report.skipped.append((rec.address, f"{rec.source_detail}: {reason or 'no such state'}"))
+                    continue
+                key = address.lower()
+                if key in seen:
+                    report.skipped.append((address, f"{rec.source_detail}: the same address as {seen[key]}"))
+                    continue
+                seen[key] = rec.source_detail
+                before = self._row(conn, key)
+                why = import_skip(before, rec)
+                if why:
+                    report.skipped.append((address, f"{rec.source_detail}: {why}"))
+                    continue
+                confirmed_at = rec.confirmed_at or (iso(self.clock()) if rec.state == "confirmed" else None)
+                extra = {"created_at": rec.created_at} if before is None and rec.created_at else {}
+                self._change(conn, key, address, before, rec.state, source="import", detail=rec.source_detail,
+                             name=rec.name, topics=topics_json(rec.topics), confirm_nonce=None,
+                             confirmed_at=(before.confirmed_at if before else None) or confirmed_at,
+                             consent_ip=rec.consent_ip or (before.consent_ip if before else None), **extra)
+                (report.added if before is None else report.updated).append(address)
+        return report

@@ -1,0 +1,241 @@
+"""The subscriber store: states, nonces, sids, the history of every change, and racing writers."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from digest.errors import DigestError
+from digest.state.subscribers import SubscriberStore
+
+T0 = 1_750_000_000.0
+
+
+class Clock:
+    """The tests' clock: seconds that move only when a test says so."""
+
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def open_store(tmp_path: Path, clock: Clock | None = None, **kw: int) -> SubscriberStore:
+    return SubscriberStore.open(tmp_path / "state.sqlite", clock=clock or Clock(), **kw)
+
+
+def event_count(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM subscriber_events").fetchone()[0])
+
+
+def test_a_reader_signs_up_confirms_and_leaves_and_each_step_is_logged(tmp_path: Path) -> None:
+    """request -> pending, confirm -> confirmed, unsubscribe -> unsubscribed, each an event with its source."""
+    clock = Clock()
+    with open_store(tmp_path, clock) as store:
+        req = store.request("Ann.Lee@Example.org", ("AI",), source="form", ip="203.0.113.9")
+        assert (req.send_mail, req.why, req.subscriber.state) == (True, "new", "pending")
+        sid = req.subscriber.sid
+        assert re_sid(sid) and store.sid_for("ann.lee@example.org") == sid
+        clock.now += 60
+        assert store.confirm(sid, req.nonce) == "confirmed"
+        row = store.get("ann.lee@EXAMPLE.org")
+        assert row and row.state == "confirmed" and row.topics == ("AI",) and row.consent_ip == "203.0.113.9"
+        assert row.confirmed_at == "2025-06-15T15:07:40Z"
+        assert [s.key for s in store.confirmed()] == ["ann.lee@example.org"]
+        assert store.unsubscribe(sid, source="one-click") == "unsubscribed"
+        assert store.blocked_keys() == {"ann.lee@example.org"} and store.confirmed() == []
+        steps = [(e["from_state"], e["to_state"], e["source"]) for e in store.events("ann.lee@example.org")]
+    assert steps == [(None, "pending", "form"), ("pending", "confirmed", "form"),
+                     ("confirmed", "unsubscribed", "one-click")]
+
+
+def re_sid(sid: str) -> bool:
+    return len(sid) == 16 and all(c.isalnum() or c in "-_" for c in sid)
+
+
+def test_unsubscribing_twice_is_already(tmp_path: Path) -> None:
+    """The second unsubscribe answers "already" and logs nothing more; an unknown sid is "unknown"."""
+    with open_store(tmp_path) as store:
+        store.add("bob@example.org")
+        sid = store.sid_for("bob@example.org")
+        assert store.unsubscribe(sid, source="one-click") == "unsubscribed"
+        before = len(store.events("bob@example.org"))
+        assert store.unsubscribe(sid, source="form") == "already"
+        assert len(store.events("bob@example.org")) == before
+        assert store.unsubscribe("no-such-sid", source="form") == "unknown"
+
+
+def test_a_confirm_token_from_before_an_unsubscribe_never_confirms(tmp_path: Path) -> None:
+    """The nonce of an old request is stale after an unsubscribe, after a newer request, and forever after."""
+    with open_store(tmp_path) as store:
+        first = store.request("cat@example.org", None, source="form", ip=None)
+        sid = first.subscriber.sid
+        assert store.unsubscribe(sid, source="form") == "unsubscribed"
+        assert store.confirm(sid, first.nonce) == "stale"  # pending mail, then left: the old link does nothing
+        assert store.get("cat@example.org").state == "unsubscribed"  # type: ignore[union-attr]
+        second = store.request("cat@example.org", None, source="form", ip=None)
+        assert second.nonce != first.nonce and second.why == "again"
+        assert store.confirm(sid, first.nonce) == "stale"  # a re-subscribe does not revive the old link
+        assert store.confirm(sid, "") == "stale"
+        assert store.confirm(sid, second.nonce) == "confirmed"
+        assert store.confirm(sid, second.nonce) == "already"
+        assert store.confirm("unknown-sid", second.nonce) == "unknown"
+
+
+def test_a_token_for_one_sid_cannot_act_on_another(tmp_path: Path) -> None:
+    """Ann's nonce does not confirm Bob's row; unsubscribing Ann's sid leaves Bob as he was."""
+    with open_store(tmp_path) as store:
+        ann = store.request("ann@example.org", None, source="form", ip=None)
+        bob = store.request("bob@example.org", None, source="form", ip=None)
+        assert store.confirm(bob.subscriber.sid, ann.nonce) == "stale"
+        assert store.confirm(ann.subscriber.sid, ann.nonce) == "confirmed"
+        assert store.confirm(bob.subscriber.sid, bob.nonce) == "confirmed"
+        assert store.unsubscribe(ann.subscriber.sid, source="one-click") == "unsubscribed"
+        assert store.get("bob@example.org").state == "confirmed"  # type: ignore[union-attr]
+        assert store.by_sid(bob.subscriber.sid).key == "bob@example.org"  # type: ignore[union-attr]
+
+
+def test_a_confirmed_reader_asking_again_gets_no_mail_and_requests_are_rate_limited(tmp_path: Path) -> None:
+    """Confirmed: no mail ("confirmed"). Pending: a mail per request up to rate_per_address a day, then "rate"."""
+    clock = Clock()
+    with open_store(tmp_path, clock, rate_per_address=2) as store:
+        store.add("ann@example.org")
+        assert store.request("ann@example.org", None, source="form", ip=None).why == "confirmed"
+        answers = [store.request("dan@example.org", None, source="form", ip=None) for _ in range(3)]
+        assert [(r.send_mail, r.why) for r in answers] == [(True, "new"), (True, "again"), (False, "rate")]
+        assert store.confirm(answers[0].subscriber.sid, answers[1].nonce) == "confirmed"  # "rate" kept the nonce
+        store.unsubscribe(answers[0].subscriber.sid, source="form")
+        clock.now += 24 * 3600 + 1
+        assert store.request("dan@example.org", None, source="form", ip=None).send_mail
+
+
+def test_every_change_writes_an_event(tmp_path: Path) -> None:
+    """Each call that changes a row adds exactly one subscriber_events row; a call that changes nothing adds none."""
+    path = tmp_path / "state.sqlite"
+    with open_store(tmp_path) as store:
+        sid = store.sid_for("eve@example.org")  # a CSV recipient: an id, no row
+        changes = [
+            lambda: store.add("eve@example.org", name="Eve"),
+            lambda: store.add("eve@example.org", name="Eve", topics=("AI",)),
+            lambda: store.set_topics(sid, ("AI", "Climate")),
+            lambda: store.note_soft_bounce("eve@example.org", detail="452 mailbox full"),
+            lambda: store.mark_bounced("eve@example.org", source="bounce", detail="550 5.1.1"),
+            lambda: store.forget_bounce("eve@example.org"),
+            lambda: store.mark_complained("eve@example.org", detail="ARF abuse report"),
+            lambda: store.forget_bounce("eve@example.org"),
+            lambda: store.remove("eve@example.org"),
+            lambda: store.request("eve@example.org", None, source="form", ip=None),
+            lambda: store.unsubscribe(store.sid_for("fay@example.org"), source="one-click"),
+        ]
+        for i, change in enumerate(changes):
+            count = event_count(path)
+            change()
+            assert event_count(path) == count + 1, f"change {i} wrote no event"
+        for unchanged in (lambda: store.forget_bounce("eve@example.org"),  # pending: nothing to forget
+                          lambda: store.set_topics("no-such-sid", None),
+                          lambda: store.unsubscribe(store.sid_for("fay@example.org"), source="form")):
+            count = event_count(path)
+            unchanged()
+            assert event_count(path) == count
+        assert store.get("eve@example.org").soft_bounces == 0  # type: ignore[union-attr]
+        assert store.get("fay@example.org").state == "unsubscribed"  # type: ignore[union-attr]
+
+
+def test_a_left_address_is_not_resubscribed_by_add_and_a_bounce_keeps_what_says_more(tmp_path: Path) -> None:
+    """add() keeps an unsubscribed row; a bounce on an unsubscribed row leaves it unsubscribed."""
+    with open_store(tmp_path) as store:
+        store.add("gus@example.org")
+        assert store.remove("gus@example.org") and not store.remove("gus@example.org")
+        assert store.add("gus@example.org") == "kept"
+        assert store.mark_bounced("gus@example.org", source="send", detail="550") == "unsubscribed"
+        assert store.get("gus@example.org").state == "unsubscribed"  # type: ignore[union-attr]
+        assert store.mark_bounced("new@example.org", source="send", detail="550 5.1.1") == "bounced"
+        assert store.mark_bounced("new@example.org", source="send", detail="550 5.1.1") == "already"
+        assert store.blocked_keys() == {"gus@example.org", "new@example.org"}
+        assert store.note_soft_bounce("nobody@example.org", detail="451") == 0
+
+
+def test_bad_addresses_are_refused_with_the_reason(tmp_path: Path) -> None:
+    """A malformed or SMTPUTF8 address is one DigestError naming it and why, and writes nothing."""
+    with open_store(tmp_path) as store:
+        for bad in ("ann@example.org\r\nBcc: x@evil.example", "用户@example.org", "a@b@c.org"):
+            with pytest.raises(DigestError, match=r"ann|用户|a@b"):
+                store.request(bad, None, source="form", ip=None)
+        assert store.all() == []
+
+
+def _race_confirm(path: str, sid: str, nonce: str, barrier: object) -> str:
+    with SubscriberStore.open(Path(path), clock=Clock()) as store:
+        barrier.wait()  # type: ignore[attr-defined]
+        return store.confirm(sid, nonce)
+
+
+def _race_unsubscribe(path: str, sid: str, barrier: object) -> str:
+    with SubscriberStore.open(Path(path), clock=Clock()) as store:
+        barrier.wait()  # type: ignore[attr-defined]
+        return store.unsubscribe(sid, source="one-click")
+
+
+def _check_race(tmp_path: Path, outcomes: list[tuple[str, str]]) -> None:
+    """Whatever the order: one consistent row, both events logged, the answers agreeing with the order."""
+    with open_store(tmp_path) as store:
+        for i, (confirmed, unsubscribed) in enumerate(outcomes):
+            address = f"r{i}@example.org"
+            row = store.get(address)
+            steps = [(e["from_state"], e["to_state"]) for e in store.events(address)]
+            assert row is not None and row.state == "unsubscribed" and unsubscribed == "unsubscribed"
+            if confirmed == "confirmed":  # the confirm went first
+                assert steps == [(None, "pending"), ("pending", "confirmed"), ("confirmed", "unsubscribed")]
+                assert row.confirmed_at is not None
+            else:  # the unsubscribe went first: the confirm found a withdrawn nonce
+                assert confirmed == "stale" and steps == [(None, "pending"), ("pending", "unsubscribed")]
+
+
+def _pending(tmp_path: Path, n: int) -> list[tuple[str, str]]:
+    with open_store(tmp_path) as store:
+        return [(r.subscriber.sid, r.nonce) for r in
+                (store.request(f"r{i}@example.org", None, source="form", ip=None) for i in range(n))]
+
+
+def test_concurrent_confirm_and_unsubscribe_threads_leave_a_consistent_row(tmp_path: Path) -> None:
+    """Two threads, each with its own connection, race a confirm and an unsubscribe on one row, 20 times."""
+    outcomes = []
+    path = str(tmp_path / "state.sqlite")
+    for sid, nonce in _pending(tmp_path, 20):
+        barrier = threading.Barrier(2)
+        results: dict[str, str] = {}
+
+        def confirm(sid: str = sid, nonce: str = nonce, barrier: object = barrier, out: dict = results) -> None:
+            out["c"] = _race_confirm(path, sid, nonce, barrier)
+
+        def unsubscribe(sid: str = sid, barrier: object = barrier, out: dict = results) -> None:
+            out["u"] = _race_unsubscribe(path, sid, barrier)
+
+        threads = [threading.Thread(target=confirm), threading.Thread(target=unsubscribe)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        outcomes.append((results["c"], results["u"]))
+    _check_race(tmp_path, outcomes)
+
+
+def test_concurrent_confirm_and_unsubscribe_processes_leave_a_consistent_row(tmp_path: Path) -> None:
+    """The same race between two processes (each its own SQLite connection and lock)."""
+    ctx = multiprocessing.get_context("spawn")
+    path = str(tmp_path / "state.sqlite")
+    pairs = _pending(tmp_path, 6)
+    outcomes = []
+    with ctx.Manager() as manager, ctx.Pool(2) as pool:
+        for sid, nonce in pairs:
+            barrier = manager.Barrier(2)
+            c = pool.apply_async(_race_confirm, (path, sid, nonce, barrier))
+            u = pool.apply_async(_race_unsubscribe, (path, sid, barrier))
+            outcomes.append((c.get(60), u.get(60)))
+    _check_race(tmp_path, outcomes)
