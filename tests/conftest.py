@@ -22,5 +22,6 @@ def site(tmp_path: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def unsubscribe_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Sends with mail.unsubscribe_url need DIGEST_UNSUBSCRIBE_SECRET: set for each test and its subprocesses."""
-    monkeypatch.setenv("DIGEST_UNSUBSCRIBE_SECRET", "digest-test-secret")
+    """Sends with an unsubscribe URL need DIGEST_SECRET (32 bytes or more): set for each test and its subprocesses."""
+    monkeypatch.delenv("DIGEST_UNSUBSCRIBE_SECRET", raising=False)
+    monkeypatch.setenv("DIGEST_SECRET", "digest-test-secret-0123456789abcdef")

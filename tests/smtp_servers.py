@@ -202,7 +202,7 @@ def delivery_settings(tmp: Path, port: int = 25, *, smtp: dict | None = None, ma
             "timeout": 10, "retry_base_seconds": 0.01, "max_attempts": 5, **(smtp or {}),
         },
         "mail": {
-            "unsubscribe_url": "https://news.example.com/unsubscribe?t={token}&e={email}",
+            "unsubscribe_url": "https://news.example.com/unsubscribe?t={token}",
             "unsubscribe_mailto": "unsubscribe@news.example.com",
             **(mail or {}),
         },

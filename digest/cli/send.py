@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,9 +32,17 @@ def _echo_lines(lines: list[str], prefix: str = "") -> None:
 @click.argument("issue")
 @click.option("--to", "to", multiple=True, metavar="ADDR", help="Send to this address (repeatable).")
 @click.option(
-    "--recipients", "recipients_file", type=click.Path(dir_okay=False), metavar="FILE",
-    help="CSV of recipients: an `email` column, optional `name` and `topics` (separated by ; or ,). "
-    "Default: mail.recipients from the config when no --to is given.",
+    "--recipients", "recipients_file", type=click.Path(dir_okay=False), metavar="FILE|subscribers",
+    help="CSV of recipients: an `email` column, optional `name` and `topics` (separated by ; or ,); or the "
+    "word `subscribers`: the confirmed readers of the subscriber store (`digest subscribers list`), each "
+    "with their topics (a file of that name: ./subscribers). Default: mail.recipients from the config "
+    "when no --to is given.",
+)
+@click.option(
+    "--test", "test_to", metavar="ADDR",
+    help="Send one copy to ADDR only, its subject starting `[TEST] `, straight to the server: not through "
+    "the outbox, never recorded as anyone's delivery (a later real send still sends to ADDR); its "
+    "unsubscribe link unsubscribes no one.",
 )
 @click.option("--dry-run", is_flag=True, help="List who would get what, and send nothing.")
 @click.option(
@@ -56,8 +65,8 @@ def _echo_lines(lines: list[str], prefix: str = "") -> None:
 @config_options()
 @pass_settings_keys
 def send_command(
-    settings: Settings, issue: str, to: tuple[str, ...], recipients_file: str | None, dry_run: bool,
-    resend_ambiguous: bool, retry_failed: bool, strict: bool, state_reset: bool,
+    settings: Settings, issue: str, to: tuple[str, ...], recipients_file: str | None, test_to: str | None,
+    dry_run: bool, resend_ambiguous: bool, retry_failed: bool, strict: bool, state_reset: bool,
 ) -> None:
     """Send a built ISSUE (its id, or the path of its .html) over SMTP, one message per recipient.
 
@@ -68,31 +77,47 @@ def send_command(
     ones are recorded and the run goes on (--retry-failed). SIGTERM or Ctrl-C finishes the
     message in flight, records where it stopped and exits. SMTP settings come from
     config.yaml and DIGEST_SMTP_HOST/PORT/SECURITY/USER/FROM; the password only from
-    DIGEST_SMTP_PASSWORD. Exit status: 0 when every recipient was sent (or skipped), 1 when
-    any failed, is ambiguous or is left to do, 3 when the server is unreachable or refuses
-    the login.
+    DIGEST_SMTP_PASSWORD. Addresses the subscriber store blocks (unsubscribed, bounced,
+    complained) are skipped; an address the server says does not exist (5.1.x, 5.2.1) is
+    marked bounced. Exit status: 0 when every recipient was sent (or skipped), 1 when any
+    failed, is ambiguous or is left to do, 3 when the server is unreachable or refuses the login.
     """
     # Lazy: the pipeline (and smtplib, the renderer) load only for the command that sends.
     from digest.archive.manifest import load_issue
     from digest.cli.progress import SendProgress
-    from digest.delivery.recipients import collect_recipients
+    from digest.config import RECIPIENTS_SUBSCRIBERS
     from digest.pipeline import send as send_pipeline
+    from digest.pipeline.audience import gather_recipients
 
+    if test_to is not None:
+        if to or recipients_file or dry_run or retry_failed:
+            raise click.UsageError("--test sends the one test copy: no --to, --recipients, --dry-run or --retry-failed")
+        proof = send_pipeline.send_test_copy(settings, issue, test_to, env=os.environ)
+        _echo_lines(proof.warnings, "Warning: ")
+        click.echo(proof.summary_line(), err=True)
+        if proof.exit_code:
+            raise SystemExit(proof.exit_code)
+        return
     # A deleted or emptied state file must not resend.
     send_pipeline.check_state(settings, state_reset=state_reset, now=datetime.now(timezone.utc))
-    csv_path: Path | None = Path(recipients_file) if recipients_file else None
-    if csv_path is None and not to:
+    subscribers = recipients_file == RECIPIENTS_SUBSCRIBERS
+    csv_path: Path | None = Path(recipients_file) if recipients_file and not subscribers else None
+    if csv_path is None and not subscribers and not to:
         if not settings.mail.recipients:
             raise click.UsageError(
-                "say who gets the issue: --to ADDR, --recipients FILE, or mail.recipients in config.yaml"
+                "say who gets the issue: --to ADDR, --recipients FILE|subscribers, or mail.recipients in config.yaml"
             )
-        csv_path = settings.path(settings.mail.recipients)
+        subscribers = settings.mail.recipients == RECIPIENTS_SUBSCRIBERS
+        csv_path = None if subscribers else settings.path(settings.mail.recipients)
     loaded = load_issue(settings, issue)
-    recipients = collect_recipients(to, csv_path)
+    recipients = gather_recipients(settings, to, csv_path, subscribers=subscribers, clock=time.time)
     _echo_lines(recipients.problems, "Error: " if strict else "Warning: ")
     if strict and recipients.problems:
         raise DigestError(f"{len(recipients.problems)} recipient problems (--strict): nothing sent")
     if not recipients.recipients and not recipients.suppressed:
+        if subscribers and not to and csv_path is None:
+            click.echo("No confirmed subscriber in the store: nothing to send.", err=True)
+            return
         raise click.UsageError("no valid recipient address")
     stop_event = threading.Event()
     with stop_on_signals(stop_event):
@@ -106,6 +131,7 @@ def send_command(
         click.echo(line)
     _echo_lines(report.warnings, "Warning: ")
     _echo_lines(report.failures)
+    _echo_lines([f"{a}: the server says the mailbox does not exist: marked bounced" for a in report.bounced])
     if report.error:
         click.echo(f"Error: {report.error}", err=True)
     if report.ambiguous and not dry_run:

@@ -8,16 +8,15 @@ parts alike. Sending 10,000 messages thus costs one render, not 10,000. The slot
 nonce made when the sender renders (`Slots.fresh()`), so an article that holds a slot-like
 string (in its url, title or text) is never filled in with a reader's name, address or token.
 
-Unsubscribe links. Each recipient gets a token, the first 32 hex digits of
-HMAC-SHA256(secret, lower-cased address). The secret is `DIGEST_UNSUBSCRIBE_SECRET` from the
-environment, and there is no default: a send with `mail.unsubscribe_url` set refuses to
-start without it (`unsubscribe_secret`), and `digest check` reports it. In
-`mail.unsubscribe_url`, `{token}` and `{email}` (URL-quoted) are replaced; a URL with
-neither gets `?email=…&token=…` appended, so an endpoint can check
-`hmac(secret, email) == token` before unsubscribing. `List-Unsubscribe` carries that https
-URL and/or `mail.unsubscribe_mailto` (the sender's address when neither is set);
-`List-Unsubscribe-Post: List-Unsubscribe=One-Click` is added only with an https URL, as
-RFC 8058 requires.
+Unsubscribe links name no address. Each reader's link carries a token: the signed MANAGE
+token of their opaque id in the subscriber store (`digest.tokens`), which the pipeline makes
+once per run for the rows still to send and hands in per message (`build(..., token=)`); the
+send refuses to start without a good `DIGEST_SECRET` when messages carry a URL. The URL is
+`mail.unsubscribe_url` with `{token}` replaced (`t=<token>` appended to a URL without it), or,
+when that is unset and `subscribe.public_url` is set, `<public_url>/unsubscribe?t=<token>`
+(`digest serve`'s page). `List-Unsubscribe` carries that URL and/or `mail.unsubscribe_mailto`
+(the sender's address when neither is set); `List-Unsubscribe-Post: List-Unsubscribe=One-Click`
+is added only with an https URL, as RFC 8058 requires.
 
 Headers are written here, byte by byte, from structured values, never by the `email`
 package's folding (which in some Python versions decodes an encoded word found in a value
@@ -34,12 +33,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import hmac
 import html as html_mod
 import re
 import secrets
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email import message_from_bytes, policy
@@ -51,9 +48,9 @@ from digest.config import Settings
 from digest.errors import DigestError
 from digest.models import RenderedEmail
 
-SECRET_ENV = "DIGEST_UNSUBSCRIBE_SECRET"
-# The token of a preview (`digest build`'s .eml) made with no secret set: no endpoint accepts it.
-NO_SECRET_TOKEN = "no-secret-set"
+# The token of a message built without one (`digest build`'s preview .eml, a `--test` copy):
+# not a signed token, so no endpoint accepts it and a click on it unsubscribes no one.
+NO_TOKEN = "no-reader"
 
 
 @dataclass(frozen=True)
@@ -84,6 +81,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _SPACES = re.compile(r"\s+")
 _MSGID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _HIGH_BYTES = bytes(range(0x80, 0x100))
+_TOKEN_SAFE = re.compile(r"[A-Za-z0-9._~-]*")  # goes into a URL as it is
 _URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
 _PLAIN = re.compile(r"[\x21-\x7e]+(?: [\x21-\x7e]+)*")  # printable ASCII words, one space between
 _ATOMS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?: [A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")  # a phrase as is
@@ -174,47 +172,20 @@ def _list_id(settings: Settings, host: str) -> bytes:
     return _header("List-Id", [*_phrase_pieces(phrase.replace("<", "").replace(">", "").strip()), f"<{ident}>"])
 
 
-def unsubscribe_secret(settings: Settings, env: Mapping[str, str]) -> bytes | None:
-    """The HMAC key for unsubscribe tokens: `DIGEST_UNSUBSCRIBE_SECRET`; None when no token is sent.
-
-    Raises DigestError when `mail.unsubscribe_url` is set and the variable is not: a token
-    keyed by anything public could be computed by anyone for any reader.
-    """
-    problem = secret_problem(settings, env)
-    if problem:
-        raise DigestError(problem, hint=f"set {SECRET_ENV} to a long random value (e.g. `openssl rand -hex 32`) "
-                          "and give your unsubscribe endpoint the same one")
-    secret = env.get(SECRET_ENV, "")
-    return secret.encode("utf-8") if secret.strip() else None  # as set: the endpoint keys with the same bytes
-
-
-def secret_problem(settings: Settings, env: Mapping[str, str]) -> str | None:
-    """What is wrong with the unsubscribe secret, for `digest check` and the sender; None when nothing is.
-
-    `env`: the environment, read by the CLI and passed down."""
-    if settings.mail.unsubscribe_url and not env.get(SECRET_ENV, "").strip():
-        return (f"mail.unsubscribe_url puts a token in every message, and {SECRET_ENV} is not set: "
-                "nothing is sent without a secret")
-    return None
-
-
-def unsubscribe_token(secret: bytes | None, address: str) -> str:
-    if secret is None:
-        return NO_SECRET_TOKEN
-    return hmac.new(secret, address.lower().encode("utf-8"), hashlib.sha256).hexdigest()[:32]
-
-
-def unsubscribe_links(settings: Settings, address: str, token: str) -> tuple[str | None, str | None]:
-    """(https URL, mailto URL) for one recipient; either may be None."""
-    url = None
+def unsubscribe_template(settings: Settings) -> str | None:
+    """The unsubscribe URL with `{token}` where each reader's token goes; None when messages carry no URL."""
     template = settings.mail.unsubscribe_url
-    if template:
-        email_q = quote(address, safe="@")
-        if "{token}" in template or "{email}" in template:
-            url = template.replace("{token}", token).replace("{email}", email_q)
-        else:
-            url = f"{template}{'&' if '?' in template else '?'}email={email_q}&token={token}"
-        url = quote(clean_header(url), safe=_URL_SAFE)
+    if not template and settings.subscribe.public_url:
+        template = settings.subscribe.public_url.rstrip("/") + "/unsubscribe?t={token}"
+    if template and "{token}" not in template:
+        template += ("&" if "?" in template else "?") + "t={token}"
+    return template or None
+
+
+def unsubscribe_links(settings: Settings, token: str, template: str | None = None) -> tuple[str | None, str | None]:
+    """(URL, mailto URL) for one reader's token; either may be None. `template`: unsubscribe_template's."""
+    template = template if template is not None else unsubscribe_template(settings)
+    url = quote(clean_header(template.replace("{token}", token)), safe=_URL_SAFE) if template else None
     mailto_addr = settings.mail.unsubscribe_mailto
     if not mailto_addr and not url:
         mailto_addr = parseaddr(settings.smtp.sender)[1] or None
@@ -395,19 +366,25 @@ class MessageFactory:
         rendered: RenderedEmail,
         *,
         date: datetime,
-        secret: bytes | None,
         ensure_link: bool = True,
         slots: Slots = DEFAULT_SLOTS,
+        secret: bytes | None = None,
     ) -> None:
-        """`date` is the messages' Date; `secret` keys the unsubscribe tokens (None: tokens read
-        `no-secret-set`, as in a preview; the sender refuses to start without one). `ensure_link`
-        adds an unsubscribe line to a body that lacks the slot."""
+        """`date` is the messages' Date. `ensure_link` adds an unsubscribe line to a body that lacks
+        the slot. `secret` is not used (the tokens come made, per message): accepted until
+        pipeline/build.py's preview stops passing it."""
+        del secret
         self.settings = settings
         self.issue_id = issue_id
-        self.secret = secret
         self.slots = slots
         sender_name, sender_addr = parseaddr(clean_header(settings.smtp.sender))
         self.envelope_sender = sender_addr or "digest@localhost"
+        self.return_path = settings.smtp.return_path
+        template = unsubscribe_template(settings)
+        # The URL around the token, quoted once: a token (URL-safe base64 and dots) goes in as it is.
+        parts = template.split("{token}") if template else []
+        self._url = [quote(clean_header(part), safe=_URL_SAFE) for part in parts]
+        self._mailto = unsubscribe_links(settings, NO_TOKEN, template)[1]
         self.domain = _MSGID_UNSAFE.sub("-", self.envelope_sender.rpartition("@")[2]).strip("-.") or "localhost"
         text = rendered.text.replace("\r\n", "\n").replace("\r", "\n")
         html = rendered.html.replace("\r\n", "\n").replace("\r", "\n")
@@ -432,10 +409,26 @@ class MessageFactory:
         self._delimiter = f"--{self.boundary}\r\n".encode("ascii")
         self._close = f"--{self.boundary}--\r\n".encode("ascii")
 
-    def build(self, address: str, name: str | None = None) -> bytes:
-        """The complete message for one recipient, CRLF line ends, ready for SMTP DATA: no line starts with "."."""
-        token = unsubscribe_token(self.secret, address)
-        url, mailto = unsubscribe_links(self.settings, address, token)
+    def mail_from(self, sid: str | None) -> str:
+        """The envelope sender for one reader: `smtp.return_path` with `{token}` as their id (VERP),
+        else the From address."""
+        if not self.return_path:
+            return self.envelope_sender
+        return self.return_path.replace("{token}", sid or NO_TOKEN)
+
+    def links(self, token: str) -> tuple[str | None, str | None]:
+        """(URL, mailto) for one reader's token."""
+        if not self._url:
+            return None, self._mailto
+        if not _TOKEN_SAFE.fullmatch(token):
+            token = quote(token, safe="")
+        return token.join(self._url), self._mailto
+
+    def build(self, address: str, name: str | None = None, *, token: str = NO_TOKEN) -> bytes:
+        """The complete message for one recipient, CRLF line ends, ready for SMTP DATA: no line starts with ".".
+
+        `token`: the reader's unsubscribe token (NO_TOKEN for a preview or a test copy)."""
+        url, mailto = self.links(token)
         link = url or mailto or ""
         name = clean_header(name, 200) if name else None
         subject_line = self._subject_line
@@ -460,9 +453,9 @@ class MessageFactory:
         lines.append(self._close)
         return b"".join(lines)  # the one copy of the bodies per recipient
 
-    def link_for(self, address: str) -> str:
-        """The unsubscribe link this recipient's message carries in its bodies."""
-        url, mailto = unsubscribe_links(self.settings, address, unsubscribe_token(self.secret, address))
+    def link_for(self, token: str) -> str:
+        """The unsubscribe link a message with this token carries in its bodies."""
+        url, mailto = self.links(token)
         return url or mailto or ""
 
 
@@ -480,7 +473,7 @@ def build_message(
     recipient: str,
     *,
     date: datetime,
-    secret: bytes | None,
+    token: str = NO_TOKEN,
     name: str | None = None,
 ) -> EmailMessage:
     """One recipient's message as an EmailMessage (for previews and tests; sending uses the factory).
@@ -488,5 +481,5 @@ def build_message(
     The bodies are used as rendered: a link is substituted where `UNSUBSCRIBE_PLACEHOLDER`
     (this process's default slot) appears, and none is added where it does not.
     """
-    factory = MessageFactory(settings, issue_id, rendered, date=date, secret=secret, ensure_link=False)
-    return parse_message(factory.build(recipient, name))
+    factory = MessageFactory(settings, issue_id, rendered, date=date, ensure_link=False)
+    return parse_message(factory.build(recipient, name, token=token))

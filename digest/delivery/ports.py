@@ -1,13 +1,15 @@
 """What the sender is given rather than imports: the outbox it records in, the progress it shows.
 
 The sender never opens the state database nor draws a bar: the pipeline hands it a zero-argument
-`open_outbox` (one outbox per worker thread: SQLite connections are not shared across threads)
-and the CLI a `progress` factory. Anything with these methods will do (state.outbox.Outbox is one).
+`open_outbox` (one outbox per worker thread: SQLite connections are not shared across threads),
+`reader_ids` (each reader's opaque id and unsubscribe token, from the subscriber store) and the
+CLI a `progress` factory. Anything with these methods will do (state.outbox.Outbox is one).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from digest.models import Claimed, Recovered
@@ -52,6 +54,22 @@ class OutboxPort(Protocol):
 
 
 OpenOutbox = Callable[[], OutboxPort]
+
+
+@dataclass(frozen=True)
+class ReaderId:
+    """One reader as their message names them: never by address.
+
+    `sid` is the store's opaque id (the VERP token in `smtp.return_path`); `token` the signed
+    MANAGE token of that id that the unsubscribe URL carries.
+    """
+
+    sid: str
+    token: str
+
+
+# Addresses -> {recipient key (lower-cased): id}: called once per run, with the rows still to send.
+ReaderIds = Callable[[Sequence[str]], Mapping[str, ReaderId]]
 
 
 class SendProgress(Protocol):

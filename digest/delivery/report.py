@@ -30,6 +30,8 @@ class SendReport:
     problems: list[str] = field(default_factory=list)  # malformed addresses, skipped before the outbox
     warnings: list[str] = field(default_factory=list)
     planned: list[str] = field(default_factory=list)  # --dry-run: one line per recipient
+    failed_now: list[tuple[str, str]] = field(default_factory=list)  # (address, reply): failed permanently this run
+    bounced: list[str] = field(default_factory=list)  # of those, marked bounced in the store (5.1.x, 5.2.1)
     stopped: bool = False
     dry_run: bool = False
     error: str | None = None

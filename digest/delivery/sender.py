@@ -14,7 +14,10 @@ recorded.
 
 The sender is handed what it records in and shows: `open_outbox` (one outbox per worker), the
 render function, the clock and the progress; it imports neither the state database nor the
-renderer. `digest.pipeline.send.send_issue` wires them.
+renderer. `digest.pipeline.send.send_issue` wires them, and hands in what the subscriber store
+says: the recipients never to mail (`blocked`: skipped, like the suppression file's) and each
+reader's id and unsubscribe token (`reader_ids`, asked once for the rows still to send). The
+audience (who gets which articles) is delivery/audience.py.
 """
 
 from __future__ import annotations
@@ -24,34 +27,26 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from digest.config import Settings
+from digest.delivery.audience import TopicKey, as_recipients, audience, issue_for_topics, topic_key
 from digest.delivery.base import Backend, Outcome
-from digest.delivery.message import MessageFactory, Slots
-from digest.delivery.ports import OpenOutbox, OutboxPort, ProgressFactory, SendProgress
-from digest.delivery.recipients import Recipient, RecipientList, collect_recipients, read_suppression
+from digest.delivery.message import NO_TOKEN, MessageFactory, Slots
+from digest.delivery.ports import OpenOutbox, OutboxPort, ProgressFactory, ReaderId, ReaderIds, SendProgress
+from digest.delivery.recipients import Recipient, RecipientList
 from digest.delivery.report import SendReport
 from digest.delivery.smtp import ConnectFailed
 from digest.delivery.throttle import RateLimiter
 from digest.errors import DeliveryError, DigestError, DurabilityError
-from digest.models import (
-    MAX_AUTO_RESENDS,
-    NOT_DONE_STATES,
-    Article,
-    Claimed,
-    Issue,
-    RenderedEmail,
-    normalise_topic,
-)
+from digest.models import MAX_AUTO_RESENDS, NOT_DONE_STATES, Claimed, Issue, RenderedEmail
 
 log = logging.getLogger("digest.delivery")
 
 MAX_BACKOFF_SECONDS = 3600.0
 IDLE_CLOSE_SECONDS = 10.0  # a wait longer than this closes the connection rather than let it time out
-TopicKey = frozenset[str] | None
+NO_ID = ReaderId(NO_TOKEN, NO_TOKEN)  # a send without a subscriber store (the API's tests): links name no one
 Clock = Callable[[], float]  # unix seconds: when a deferred row is due again
 
 
@@ -63,51 +58,16 @@ class RenderFn(Protocol):
     ) -> RenderedEmail: ...
 
 
-def topic_key(topics: Iterable[str] | None) -> TopicKey:
-    return None if topics is None else frozenset(normalise_topic(t) for t in topics)
-
-
-def issue_for_topics(issue: Issue, key: TopicKey) -> Issue:
-    """The issue with only the articles carrying one of the topics (all of them for None)."""
-    if key is None:
-        return issue
-
-    def match(articles: list[Article]) -> list[Article]:
-        return [a for a in articles if key & {normalise_topic(t) for t in a.topics}]
-
-    return replace(issue, articles=match(issue.articles), more=match(issue.more))
-
-
-def _as_recipients(recipients: RecipientList | Iterable[Recipient | str]) -> RecipientList:
-    """A RecipientList from addresses and Recipient objects, in order, checked and deduplicated."""
-    if isinstance(recipients, RecipientList):
-        return recipients
-    listed = RecipientList()
-    seen: set[str] = set()
-    for item in recipients:
-        if isinstance(item, str):
-            one = collect_recipients([item])
-            listed.problems += one.problems
-            if not one.recipients:
-                continue
-            item = one.recipients[0]
-        if item.key in seen:
-            listed.duplicates += 1
-            continue
-        seen.add(item.key)
-        listed.recipients.append(item)
-    return listed
-
-
 class _Run:
     """One send in progress: shared by its worker threads."""
 
     def __init__(
         self, settings: Settings, issue_id: str, run_id: str, factories: dict[tuple[TopicKey, bool], MessageFactory],
         make_backend: Callable[[], Backend], open_outbox: OpenOutbox, clock: Clock, stop: threading.Event,
-        progress: SendProgress, limiter: RateLimiter,
+        progress: SendProgress, limiter: RateLimiter, ids: Mapping[str, ReaderId] | None,
     ) -> None:
         self.settings = settings
+        self.ids = ids
         self.issue_id = issue_id
         self.run_id = run_id
         self.factories = factories
@@ -118,6 +78,7 @@ class _Run:
         self.progress = progress
         self.limiter = limiter
         self.sent_now = 0
+        self.failed_now: list[tuple[str, str]] = []  # (address, reply) of this run's permanent failures
         self.errors: list[str] = []
         self._lock = threading.Lock()
 
@@ -193,8 +154,9 @@ class _Run:
 
             try:
                 factory = self.factories[(topic_key(item.topics), bool(item.name))]
-                data = factory.build(item.address, item.name)
-                outcome = backend.deliver(factory.envelope_sender, item.address, data, mark_data, dot_free=True)
+                reader = NO_ID if self.ids is None else self.ids[item.recipient]
+                data = factory.build(item.address, item.name, token=reader.token)
+                outcome = backend.deliver(factory.mail_from(reader.sid), item.address, data, mark_data, dot_free=True)
             except DurabilityError as exc:
                 outbox.release(item, exc.message)  # the final "." was never sent
                 raise
@@ -216,6 +178,8 @@ class _Run:
             self.progress.event("sent", item.address, outcome.reply)
         elif outcome.status == "permanent":
             outbox.mark_failed(item, outcome.reply)
+            with self._lock:
+                self.failed_now.append((item.address, outcome.reply))
             self.progress.event("failed", item.address, outcome.reply)
         elif outcome.status == "ambiguous":
             outbox.mark_ambiguous(item, outcome.reply)
@@ -234,34 +198,6 @@ class _Run:
             )
 
 
-@dataclass
-class _Audience:
-    """Who the issue is for, and what each topic set gets: the same for a send and a dry run."""
-
-    everyone: list[Recipient]
-    skipped: dict[str, str]  # recipient key -> why they get no message
-    issues: dict[TopicKey, Issue]
-
-
-def _audience(settings: Settings, issue: Issue, listed: RecipientList) -> _Audience:
-    suppressed_keys = (
-        read_suppression(settings.path(settings.mail.suppression_file)) if settings.mail.suppression_file else set()
-    )
-    everyone = listed.recipients + listed.suppressed
-    skipped: dict[str, str] = {r.key: "suppressed (mail.suppression_file)" for r in listed.suppressed}
-    issues: dict[TopicKey, Issue] = {}
-    for r in everyone:
-        if r.key in suppressed_keys:
-            skipped[r.key] = "suppressed (mail.suppression_file)"
-        key = topic_key(r.topics)
-        if key not in issues:
-            issues[key] = issue_for_topics(issue, key)
-        sub = issues[key]
-        if key is not None and not (sub.articles or sub.more) and r.key not in skipped:
-            skipped[r.key] = f"no article this issue has topics {', '.join(r.topics or ())}"
-    return _Audience(everyone, skipped, issues)
-
-
 def send_issue(
     settings: Settings,
     issue: Issue,
@@ -270,12 +206,13 @@ def send_issue(
     open_outbox: OpenOutbox,
     render: RenderFn,
     make_backend: Callable[[], Backend],
-    secret: bytes | None,
     now: datetime,
     clock: Clock,
     monotonic: Clock,
     progress: ProgressFactory,
     record_start: Callable[[], None],
+    blocked: Mapping[str, str] | None = None,
+    reader_ids: ReaderIds | None = None,
     single_backend: Backend | None = None,
     resend_ambiguous: bool = True,
     retry_failed: bool = False,
@@ -284,31 +221,34 @@ def send_issue(
     """Send `issue` to each recipient at most once, recording every outcome in the outbox.
 
     The caller holds the issue's send lock. `make_backend` makes one connection per worker
-    (`single_backend`: that one backend, one worker). `secret` keys the unsubscribe tokens
-    (already checked against the settings); `now` is the messages' Date; `record_start` runs
-    once the recipients are enrolled, before anything is sent (the manifest records the send).
+    (`single_backend`: that one backend, one worker). `blocked`: recipient keys never to mail,
+    with why (skipped); `reader_ids` gives each reader still to send their id and unsubscribe
+    token (None: links carry no token, as in a preview); `now` is the messages' Date;
+    `record_start` runs once the recipients are enrolled, before anything is sent (the manifest
+    records the send).
     `resend_ambiguous` (the default) sends each ambiguous recipient again once, never more;
     `retry_failed` puts permanent failures back in the queue. Raises DeliveryError, with
     nothing recorded as sent, when the first connection cannot be opened or logged in.
     """
     started = monotonic()
     stop = stop_event or threading.Event()
-    listed = _as_recipients(recipients)
+    listed = as_recipients(recipients)
     report = SendReport(issue.issue_id, problems=list(listed.problems))
-    audience = _audience(settings, issue, listed)
-    report.total = len(audience.everyone)
+    who = audience(settings, issue, listed, blocked or {})
+    report.total = len(who.everyone)
     run_id = f"{now.astimezone(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
     outbox = open_outbox()
     try:
         recovered = outbox.recover(issue.issue_id, resend_ambiguous=resend_ambiguous, retry_failed=retry_failed)
         report.note_recovered(recovered)
         outbox.add(
-            issue.issue_id, run_id, [(r.key, r.address, r.name, r.topics) for r in audience.everyone], audience.skipped
+            issue.issue_id, run_id, [(r.key, r.address, r.name, r.topics) for r in who.everyone], who.skipped
         )
         record_start()
         todo = outbox.rows(issue.issue_id, ("pending", "deferred"), run_id)
         if todo:
-            factories = _render_all(settings, issue, audience.issues, todo, render, secret, now, report)
+            ids = reader_ids([row["address"] for row in todo]) if reader_ids is not None else None
+            factories = _render_all(settings, issue, who.issues, todo, render, now, report)
             first = single_backend or make_backend()
             try:
                 first.open()
@@ -319,13 +259,14 @@ def send_issue(
             shown = progress(issue.issue_id, len(todo))
             run = _Run(
                 settings, issue.issue_id, run_id, factories, make_backend, open_outbox, clock, stop, shown,
-                RateLimiter(settings.smtp.rate, monotonic),
+                RateLimiter(settings.smtp.rate, monotonic), ids,
             )
             try:
                 _run_workers(run, first, workers, stop)
             finally:
                 shown.close()
             report.sent_now = run.sent_now
+            report.failed_now = run.failed_now
             report.error = "; ".join(dict.fromkeys(run.errors)) or None
         report.fill_counts(outbox.counts(issue.issue_id, run_id), outbox.rows(issue.issue_id, NOT_DONE_STATES, run_id))
     finally:
@@ -337,7 +278,7 @@ def send_issue(
 
 def _render_all(
     settings: Settings, issue: Issue, issues: dict[TopicKey, Issue], todo: Sequence[Mapping[str, Any]],
-    render: RenderFn, secret: bytes | None, now: datetime, report: SendReport,
+    render: RenderFn, now: datetime, report: SendReport,
 ) -> dict[tuple[TopicKey, bool], MessageFactory]:
     """One render per (topic set, named or not) still to send: not one per recipient."""
     slots = Slots.fresh()  # unguessable per send: an article cannot hold them, so nothing in it is filled in
@@ -354,9 +295,7 @@ def _render_all(
         for warning in rendered.warnings:
             if warning not in report.warnings:
                 report.warnings.append(warning)
-        factories[(key, named)] = MessageFactory(
-            settings, issue.issue_id, rendered, date=now, secret=secret, slots=slots
-        )
+        factories[(key, named)] = MessageFactory(settings, issue.issue_id, rendered, date=now, slots=slots)
     return factories
 
 
@@ -387,15 +326,16 @@ def plan_send(
     *,
     resend_ambiguous: bool = True,
     retry_failed: bool = False,
+    blocked: Mapping[str, str] | None = None,
 ) -> SendReport:
     """--dry-run: what each recipient would get, given each one's (outbox state, resends); nothing is written."""
-    listed = _as_recipients(recipients)
+    listed = as_recipients(recipients)
     report = SendReport(issue.issue_id, problems=list(listed.problems), dry_run=True)
-    audience = _audience(settings, issue, listed)
-    report.total = len(audience.everyone)
-    for r in audience.everyone:
+    who = audience(settings, issue, listed, blocked or {})
+    report.total = len(who.everyone)
+    for r in who.everyone:
         state, resends = states.get(r.key, ("pending", 0))
-        sub = audience.issues[topic_key(r.topics)]
+        sub = who.issues[topic_key(r.topics)]
         again = ""
         if state in ("ambiguous", "data-sent") and resend_ambiguous and resends < MAX_AUTO_RESENDS:
             state, again = "pending", " again, once (ambiguous)"
@@ -404,8 +344,8 @@ def plan_send(
         if state in ("sent", "failed", "ambiguous", "data-sent"):
             shown = "ambiguous" if state == "data-sent" else state
             report.planned.append(f"{r.address}: {shown} already, not sent again")
-        elif r.key in audience.skipped:
-            report.planned.append(f"{r.address}: skipped: {audience.skipped[r.key]}")
+        elif r.key in who.skipped:
+            report.planned.append(f"{r.address}: skipped: {who.skipped[r.key]}")
         else:
             n = len(sub.articles) + len(sub.more)
             report.planned.append(f"{r.address}: would send {n} article{'s' if n != 1 else ''}{again}")

@@ -14,12 +14,16 @@
   MAIL and RCPT go in one write when the server offers PIPELINING; DATA waits for both replies.
 - A message its caller vouches for (`dot_free`: a MessageFactory message, in which no line
   starts with ".") goes out as it is; any other is dot-stuffed first.
+- `address_gone(reply)` tells a recorded permanent failure that says the mailbox does not
+  exist or is disabled (enhanced status 5.1.x or 5.2.1, RFC 3463) from a policy rejection
+  (5.7.x) or anything else: the pipeline marks the first kind bounced.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 import smtplib
 import socket
 import ssl
@@ -29,6 +33,21 @@ from digest.delivery.base import Backend, BeforeData, Outcome
 from digest.errors import DeliveryError
 
 log = logging.getLogger("digest.delivery")
+
+
+# A recorded reply (`_classify`'s "STAGE: CODE TEXT") whose recipient's mailbox is gone. Only a
+# refusal of the recipient (at RCPT, or at the end of DATA by a server that checks then) counts,
+# never one of MAIL FROM; 5.1.7 and 5.1.8 name the sender's address, not the reader's.
+_GONE = re.compile(r"(?:RCPT TO|end of DATA): 5\d\d[ -]5\.(\d{1,3})\.(\d{1,3})(?![\d.])")
+
+
+def address_gone(reply: str) -> bool:
+    """True for a permanent failure whose enhanced status is 5.1.x (but 5.1.7/5.1.8) or 5.2.1."""
+    m = _GONE.match(reply)
+    if m is None:
+        return False
+    subject, detail = int(m.group(1)), int(m.group(2))
+    return (subject == 1 and detail not in (7, 8)) or (subject, detail) == (2, 1)
 
 
 def _dot_stuffed(data: bytes) -> bytes:

@@ -1,4 +1,5 @@
-"""Sending a built issue: recipients, outbox, lock and renderer handed to the sender; then the archive."""
+"""Sending a built issue: recipients, outbox, lock, renderer and the subscriber store's word handed to
+the sender; then the send-time bounces, and the archive. A `--test` copy goes around all of it."""
 
 from __future__ import annotations
 
@@ -17,16 +18,19 @@ from digest.archive.manifest import (
     sent_records,
 )
 from digest.archive.site_page import archive_sent_issue
-from digest.config import Settings, smtp_password
+from digest.config import Settings, app_secret, secret_notice, secret_problem, smtp_password
 from digest.delivery import sender
 from digest.delivery.base import Backend
-from digest.delivery.message import unsubscribe_secret
+from digest.delivery.message import unsubscribe_template
 from digest.delivery.ports import ProgressFactory, quiet_progress
-from digest.delivery.recipients import Recipient, RecipientList, collect_recipients
+from digest.delivery.proof import ProofReport, send_proof
+from digest.delivery.recipients import Recipient, RecipientList, parse_to
 from digest.delivery.report import SendReport
 from digest.delivery.smtp import SmtpBackend
 from digest.errors import DeliveryError, DigestError
 from digest.models import NOT_SENT_STATES, Issue
+from digest.pipeline.audience import blocked_reasons, mark_send_bounces, open_store, reader_ids
+from digest.pipeline.audience import recipients_for_schedule as recipients_for_schedule
 from digest.render.issue import render_issue
 from digest.state.continuity import check_state_continuity
 from digest.state.db import connect
@@ -40,16 +44,6 @@ log = logging.getLogger("digest")
 # --- the send: recipients, the outbox, the lock and the renderer, handed to the sender -------------------
 
 Clock = Callable[[], float]  # unix seconds
-
-
-def recipients_for_schedule(settings: Settings) -> RecipientList:
-    """The recipients CSV named by `mail.recipients` (read relative to config.yaml)."""
-    if not settings.mail.recipients:
-        raise DigestError(
-            "schedule.action is send but mail.recipients is not set",
-            hint="set mail.recipients to a CSV with an `email` column",
-        )
-    return collect_recipients(csv_path=settings.path(settings.mail.recipients))
 
 
 def check_state(settings: Settings, *, state_reset: bool, now: datetime) -> None:
@@ -78,23 +72,31 @@ def send_issue(
 
     `backend`: None for SMTP from `settings.smtp` (one connection per worker); a Backend
     instance (one worker); or a zero-argument factory (one per worker). `env` holds the
-    secrets (DIGEST_SMTP_PASSWORD, DIGEST_UNSUBSCRIBE_SECRET): the CLI passes the environment,
-    None means none. `progress` makes what the send shows (None: nothing); `now` is the
-    messages' Date (default: `clock`). `fsync=False` trades safety against a power cut for speed.
+    secrets (DIGEST_SMTP_PASSWORD, DIGEST_SECRET): the CLI passes the environment, None means
+    none. `progress` makes what the send shows (None: nothing); `now` is the messages' Date
+    (default: `clock`). `fsync=False` trades safety against a power cut for speed.
+
+    The subscriber store's blocked addresses are skipped; each reader's unsubscribe URL carries
+    the MANAGE token of their id; afterwards, addresses whose mailbox the server said is gone
+    are marked bounced (`report.bounced`).
     """
     env = {} if env is None else env
     if dry_run:
         states: dict[str, tuple[str, int]] = {}
+        blocked: dict[str, str] = {}
         if settings.state_path.exists():
             outbox = Outbox.open(settings.state_path, clock=clock)
             try:
                 states = outbox.states(issue.issue_id)
             finally:
                 outbox.close()
+            with open_store(settings, clock) as store:
+                blocked = blocked_reasons(store)
         return sender.plan_send(
-            settings, issue, recipients, states, resend_ambiguous=resend_ambiguous, retry_failed=retry_failed
+            settings, issue, recipients, states, resend_ambiguous=resend_ambiguous, retry_failed=retry_failed,
+            blocked=blocked,
         )
-    secret = unsubscribe_secret(settings, env)  # a token URL without DIGEST_UNSUBSCRIBE_SECRET: refused before anything
+    secret, secret_warnings = link_secret(settings, env)  # a token URL without a secret: refused before anything
     single = backend if isinstance(backend, Backend) else None
     make_backend: Callable[[], Backend]
     if backend is None:
@@ -106,16 +108,62 @@ def send_issue(
         make_backend = backend
     path = settings.state_path
     when = now or datetime.fromtimestamp(clock(), timezone.utc)
-    with _issue_lock(path, issue.issue_id):
-        return sender.send_issue(
+    with _issue_lock(path, issue.issue_id), open_store(settings, clock) as store:
+        report = sender.send_issue(
             settings, issue, recipients,
             open_outbox=lambda: Outbox.open(path, clock=clock, fsync=fsync),
-            render=render or render_issue, make_backend=make_backend, single_backend=single, secret=secret,
+            render=render or render_issue, make_backend=make_backend, single_backend=single,
             now=when, clock=clock, monotonic=time.monotonic,
             progress=progress or quiet_progress,
             record_start=lambda: record_send(settings, issue.issue_id, when),  # the manifest outlives the state file
             resend_ambiguous=resend_ambiguous, retry_failed=retry_failed, stop_event=stop_event,
+            blocked=blocked_reasons(store), reader_ids=reader_ids(store, secret),
         )
+        report.bounced = mark_send_bounces(store, report.failed_now)
+    report.warnings[:0] = secret_warnings
+    return report
+
+
+def link_secret(settings: Settings, env: Mapping[str, str]) -> tuple[bytes | None, list[str]]:
+    """(The secret that signs the readers' unsubscribe tokens, warnings); None when the messages carry no URL.
+
+    Raises DigestError when they carry one and there is no secret (or its file cannot be read):
+    no link would work. A weak one is a warning: a forged token needs a reader's random id too,
+    and `digest check` and `digest serve` hold it to the rule."""
+    if unsubscribe_template(settings) is None:
+        return None, []
+    secret = app_secret(settings, env)
+    problem = secret_problem(settings, env)
+    if secret is None:
+        raise DigestError(
+            f"the messages' unsubscribe URL carries a signed token: {problem}",
+            hint="give `digest serve` (or your own unsubscribe endpoint) the same secret",
+        )
+    return secret, [line for line in (secret_notice(settings, env), problem) if line]
+
+
+def send_test_copy(
+    settings: Settings,
+    issue: Issue | str,
+    to: str,
+    *,
+    backend: Backend | None = None,
+    render: sender.RenderFn | None = None,
+    env: Mapping[str, str] | None = None,
+    clock: Clock = time.time,
+) -> ProofReport:
+    """`digest send ISSUE --test ADDR`: one `[TEST]` copy to `to` (an address or `Name <address>`),
+    sent directly: no outbox row, manifest record or subscriber-store row (delivery/proof.py)."""
+    address, name, reason = parse_to(to)
+    if address is None:
+        raise DigestError(f"--test {to!r}: {reason}")
+    loaded = load_issue(settings, issue) if isinstance(issue, str) else issue
+    env = {} if env is None else env
+    chosen = backend if backend is not None else SmtpBackend(settings.smtp, smtp_password(env))
+    return send_proof(
+        settings, loaded, address, name, render=render or render_issue, backend=chosen,
+        now=datetime.fromtimestamp(clock(), timezone.utc),
+    )
 
 
 @contextmanager

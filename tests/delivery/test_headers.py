@@ -117,7 +117,7 @@ def make_factory(tmp_path: Path, subject: str) -> MessageFactory:
         text="Hello\nUnsubscribe: https://unsubscribe.digest.invalid/TOKEN\n",
         html="<html><body><p>Hello</p></body></html>",
     )
-    return MessageFactory(delivery_settings(tmp_path), ISSUE_ID, rendered, date=WHEN, secret=b"s3cret")
+    return MessageFactory(delivery_settings(tmp_path), ISSUE_ID, rendered, date=WHEN)
 
 
 def assert_sound(data: bytes, subject: str, name: str | None, address: str = "ann@example.org") -> None:
@@ -174,7 +174,7 @@ def test_bidi_controls_are_removed_from_subject_and_names(tmp_path: Path) -> Non
     """A right-to-left override in a title or a name is not in the Subject, To or From received."""
     settings = delivery_settings(tmp_path, smtp={"sender": "Digest \u202eevil\u202c <digest@news.example.com>"})
     rendered = RenderedEmail(subject="Invoice \u202egpj.exe\u202c ready", text="Hi\n", html="<p>Hi</p>")
-    factory = MessageFactory(settings, ISSUE_ID, rendered, date=WHEN, secret=b"k")
+    factory = MessageFactory(settings, ISSUE_ID, rendered, date=WHEN)
     data = factory.build("ann@example.org", "Ann \u2067\u200fX")
     msg = BytesParser(policy=policy.default).parsebytes(data)
     for value in (str(msg["Subject"]), msg["To"].addresses[0].display_name, msg["From"].addresses[0].display_name):

@@ -143,7 +143,7 @@ HARVEST_URL = (
     "https://tracker.evil.example/c?u=https://unsubscribe.digest.invalid/TOKEN&n=DigestReaderName7f3a9c"
     "&x=https://unsubscribe.digest.invalid/&y=DigestReaderName&t={token}&e={email}"
 )
-SECRET = {"DIGEST_UNSUBSCRIBE_SECRET": "hostile-test-secret-5f0c"}
+SECRET = {"DIGEST_SECRET": "hostile-test-secret-5f0c-9a8b7c6d5e4f3a2b1c"}
 
 
 def harvest_site(root: Path, port: int) -> None:
@@ -151,7 +151,7 @@ def harvest_site(root: Path, port: int) -> None:
     write_config(
         root,
         smtp={"host": "127.0.0.1", "port": port, "security": "none"},
-        mail={"unsubscribe_url": "https://news.example.com/unsubscribe?t={token}&e={email}"},
+        mail={"unsubscribe_url": "https://news.example.com/unsubscribe?t={token}"},
     )
     fm = {
         "date": "2025-07-02T10:00:00+08:00",
@@ -207,7 +207,7 @@ def test_placeholders_in_an_article_are_never_filled_in(tmp_path: Path) -> None:
 
 
 def test_send_with_a_token_url_refuses_without_the_secret(tmp_path: Path) -> None:
-    """No DIGEST_UNSUBSCRIBE_SECRET with mail.unsubscribe_url: one `Error:` line, nothing sent; with it, sent."""
+    """No DIGEST_SECRET with mail.unsubscribe_url: one `Error:` line, nothing sent; with it, sent."""
     inbox = Inbox()
     with serve(inbox) as port:
         harvest_site(tmp_path, port)
@@ -215,20 +215,20 @@ def test_send_with_a_token_url_refuses_without_the_secret(tmp_path: Path) -> Non
         refused = digest(tmp_path, "send", issue_id, "--to", "ann@example.org")
         assert refused.returncode == 1 and inbox.received == []
         errors = [line for line in refused.stderr.splitlines() if line.startswith("Error:")]
-        assert len(errors) == 1 and "DIGEST_UNSUBSCRIBE_SECRET" in errors[0], refused.stderr
+        assert len(errors) == 1 and "DIGEST_SECRET" in errors[0], refused.stderr
         assert "Traceback" not in refused.stderr and "Hint:" in refused.stderr
         sent = digest(tmp_path, "send", issue_id, "--to", "ann@example.org", env=SECRET)
         assert sent.returncode == 0, sent.stderr
         assert len(inbox.received) == 1
     for output in (refused.stdout, refused.stderr, sent.stdout, sent.stderr):
-        assert SECRET["DIGEST_UNSUBSCRIBE_SECRET"] not in output
+        assert SECRET["DIGEST_SECRET"] not in output
 
 
 def test_send_issue_refuses_before_recording_anything(tmp_path: Path) -> None:
     """The API refuses too, before the outbox is touched; without a token URL no secret is needed."""
     settings = delivery_settings(tmp_path)
     backend = MemoryBackend()
-    with pytest.raises(DigestError, match="DIGEST_UNSUBSCRIBE_SECRET"):
+    with pytest.raises(DigestError, match="DIGEST_SECRET"):
         send_issue(
             settings, make_issue(), ["ann@example.org"], backend=backend, render=fake_render, env={}
         )
@@ -240,10 +240,10 @@ def test_send_issue_refuses_before_recording_anything(tmp_path: Path) -> None:
 
 
 def test_check_reports_a_token_url_without_the_secret(tmp_path: Path) -> None:
-    """`digest check` exits 1 naming DIGEST_UNSUBSCRIBE_SECRET when unsubscribe_url is set and it is not."""
+    """`digest check` exits 1 naming DIGEST_SECRET when unsubscribe_url is set and it is not."""
     harvest_site(tmp_path, 25)
     missing = digest(tmp_path, "check")
-    assert missing.returncode == 1 and "DIGEST_UNSUBSCRIBE_SECRET" in missing.stdout, missing.stdout
+    assert missing.returncode == 1 and "DIGEST_SECRET" in missing.stdout, missing.stdout
     present = digest(tmp_path, "check", env=SECRET)
-    assert "DIGEST_UNSUBSCRIBE_SECRET" not in present.stdout and present.returncode == 0, present.stdout
-    assert SECRET["DIGEST_UNSUBSCRIBE_SECRET"] not in missing.stdout + present.stdout
+    assert "DIGEST_SECRET" not in present.stdout and present.returncode == 0, present.stdout
+    assert SECRET["DIGEST_SECRET"] not in missing.stdout + present.stdout

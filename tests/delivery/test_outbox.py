@@ -277,6 +277,14 @@ def make_site(tmp_path: Path, port: int, recipients: int) -> tuple[Path, str]:
     return site, json.loads(built.stdout)["issue_id"]
 
 
+def forget_bounce(state: Path, address: str) -> None:
+    """What `digest bounces forget ADDR` does: the address is confirmed again, so a send may mail it."""
+    from digest.state.subscribers import SubscriberStore
+
+    with SubscriberStore.open(state, clock=time.time) as store:
+        assert store.forget_bounce(address) == "confirmed"
+
+
 def digest(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "digest", *args], cwd=site, capture_output=True, text=True, timeout=300,
@@ -436,15 +444,18 @@ def test_a_slow_rcpt_that_times_out_every_attempt_is_delivered_by_the_next_run(t
 
 
 def test_permanent_failures_stay_failed_until_retry_failed(tmp_path: Path) -> None:
-    """A 550 is final for plain reruns (the send is complete, exit 1); retry_failed (--retry-failed) sends it again."""
+    """A 550 is final for plain reruns (the send is complete, exit 1); retry_failed (--retry-failed) sends it again
+    (once the bounce its 5.1.1 marked is forgotten)."""
     inbox = FaultyInbox(Faults(reject={"reader001@example.org"}))
     with serve(inbox) as port:
         settings = delivery_settings(tmp_path, port)
         first = send_issue(settings, make_issue(), addresses(3), render=fake_render, env=os.environ)
         assert (first.failed, first.sent) == (1, 2) and first.complete and first.exit_code == 1
+        assert first.bounced == ["reader001@example.org"]
         inbox.faults.reject.clear()  # the owner fixed something
         plain = send_issue(settings, make_issue(), addresses(3), render=fake_render, env=os.environ)
-        assert plain.sent_now == 0 and plain.failed == 1
+        assert plain.sent_now == 0 and plain.failed == 1 and plain.bounced == []
+        forget_bounce(settings.state_path, "reader001@example.org")
         fixed = send_issue(settings, make_issue(), addresses(3), render=fake_render, env=os.environ, retry_failed=True)
     assert inbox.counts() == dict.fromkeys(addresses(3), 1)
     assert fixed.sent_now == 1 and fixed.complete and fixed.exit_code == 0

@@ -38,7 +38,6 @@ from digest.models import RenderedEmail
 
 WHEN = datetime(2025, 7, 7, 8, 0, tzinfo=timezone.utc)
 ISSUE_ID = "2025-07-01_2025-07-08"
-SECRET = b"s3cret"
 # Names of many lengths (so every 3-byte and 57-byte offset comes up), CJK, accents, HTML specials,
 # a leading dot, an emoji, and none at all.
 NAMES = [
@@ -127,16 +126,22 @@ def assert_wire_safe(data: bytes) -> None:
         assert max(len(line) for line in body.split(CRLF)) <= 76
 
 
+def reader_token(address: str) -> str:
+    """A stand-in for the reader's signed token (URL-safe base64 and a dot, as itsdangerous makes them)."""
+    return base64.urlsafe_b64encode(address.encode()).decode().rstrip("=") + ".c2ln"
+
+
 def assert_same_as_straightforward(
     settings: Settings, rendered: RenderedEmail, slots: Slots, address: str, name: str | None
 ) -> None:
-    factory = MessageFactory(settings, ISSUE_ID, rendered, date=WHEN, secret=SECRET, slots=slots)
-    spliced = factory.build(address, name)
-    link = factory.link_for(address)
+    factory = MessageFactory(settings, ISSUE_ID, rendered, date=WHEN, slots=slots)
+    token = reader_token(address)
+    spliced = factory.build(address, name, token=token)
+    link = factory.link_for(token)
     reader = personal(rendered, slots, link, name)
     whole = MessageFactory(
-        settings, ISSUE_ID, reader, date=WHEN, secret=SECRET, ensure_link=False, slots=Slots.fresh()
-    ).build(address, name)
+        settings, ISSUE_ID, reader, date=WHEN, ensure_link=False, slots=Slots.fresh()
+    ).build(address, name, token=token)
 
     assert_wire_safe(spliced)
     headers, parts = split_message(spliced)
@@ -164,7 +169,7 @@ def assert_same_as_straightforward(
 
 
 def part_encodings(settings: Settings, rendered: RenderedEmail, slots: Slots) -> list[str]:
-    data = MessageFactory(settings, ISSUE_ID, rendered, date=WHEN, secret=SECRET, slots=slots).build("a@b.co", "A")
+    data = MessageFactory(settings, ISSUE_ID, rendered, date=WHEN, slots=slots).build("a@b.co", "A")
     return [m.decode() for m in re.findall(rb"Content-Transfer-Encoding: ([\w-]+)", data)]
 
 
@@ -263,7 +268,7 @@ def test_a_spliced_message_reaches_a_real_smtp_server_byte_for_byte(tmp_path: Pa
         settings = delivery_settings(tmp_path, port)
         text = "\n".join([".", ".leading", f"{slots.name}", "..", f"{slots.unsubscribe}"])
         rendered = RenderedEmail(subject="Dots", text=text, html=text.replace("\n", "<br>\n"))
-        factory = MessageFactory(settings, ISSUE_ID, rendered, date=WHEN, secret=SECRET, slots=slots)
+        factory = MessageFactory(settings, ISSUE_ID, rendered, date=WHEN, slots=slots)
         data = factory.build("ann@example.org", ".Ann")
         backend = SmtpBackend(settings.smtp)
         with backend:
@@ -301,7 +306,7 @@ def test_a_reader_costs_a_fraction_of_encoding_the_parts_whole(tmp_path: Path, e
         html="<p>" + slots.name + "</p>" + "<p>Plain English words.</p>" * 3000 + slots.unsubscribe,
     )
     rendered = replace(rendered, text=rendered.text * 4, html=rendered.html * 4)  # ~100 KB and more a part
-    factory = MessageFactory(settings, ISSUE_ID, rendered, date=WHEN, secret=SECRET, slots=slots)
+    factory = MessageFactory(settings, ISSUE_ID, rendered, date=WHEN, slots=slots)
     assert part_encodings(settings, rendered, slots) == [encoding, encoding]
 
     def fastest(fn, runs: int = 30) -> float:  # noqa: ANN001
@@ -314,7 +319,7 @@ def test_a_reader_costs_a_fraction_of_encoding_the_parts_whole(tmp_path: Path, e
 
     build = fastest(lambda: factory.build("ann@example.org", "王小明"))
     whole = fastest(lambda: MessageFactory(
-        settings, ISSUE_ID, personal(rendered, slots, "https://x.example/u", "王小明"), date=WHEN, secret=SECRET,
+        settings, ISSUE_ID, personal(rendered, slots, "https://x.example/u", "王小明"), date=WHEN,
         ensure_link=False,
     ))
     assert build * 3 < whole
