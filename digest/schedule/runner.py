@@ -33,6 +33,7 @@ from digest.delivery.ports import ProgressFactory
 from digest.errors import DigestError
 from digest.models import TickOutcome
 from digest.pipeline import Track
+from digest.pipeline import bounces as bounces_pipeline
 from digest.pipeline import send as send_pipeline
 from digest.schedule.ticks import last_tick, normalise, wall_key
 from digest.state.locks import AnotherRunHoldsTheLock as AnotherRunHoldsTheLock  # raised by schedule_lock
@@ -191,6 +192,8 @@ def _build_for_tick(settings: Settings, state: ScheduleState, key: str, tick: da
 def _send(settings: Settings, state: ScheduleState, outcome: TickOutcome, run: _Run) -> None:
     """Send (or go on sending) a tick's issue; record it `sent` only when nothing is left to do."""
     issue_id = outcome.issue_id or ""
+    if settings.bounces.fetch_before_send:
+        _fetch_bounces(settings, run)
     try:
         recipients = send_pipeline.recipients_for_schedule(settings)
         report = send_pipeline.send_built_issue(
@@ -213,6 +216,19 @@ def _send(settings: Settings, state: ScheduleState, outcome: TickOutcome, run: _
     # The state keeps the reason; the counts are read afresh from the outbox when shown.
     state.update_outcome(outcome.key, outcome.outcome, why, outcome.recipients)
     outcome.detail = f"{send_progress(state.conn, issue_id)}; {why}" if outcome.outcome == UNFINISHED else why
+
+
+def _fetch_bounces(settings: Settings, run: _Run) -> None:
+    """bounces.fetch_before_send: read the bounce mailbox first, so this send skips whom it marks.
+    A mailbox that cannot be read is a warning: the send goes on."""
+    try:
+        summary = bounces_pipeline.fetch_bounces(
+            settings, password=bounces_pipeline.imap_password(run.env or {}), clock=time.time
+        )
+    except (DigestError, OSError, sqlite3.Error) as exc:
+        log.warning("bounces not fetched before the send (the send goes on): %s", exc)
+        return
+    log.info(summary.line())
 
 
 def _resume_unfinished(
