@@ -16,9 +16,9 @@ from typing import Any
 import click
 
 from digest import __version__
+from digest.cli.bounces import bounces_group
 from digest.cli.instants import parse_instant
 from digest.cli.options import config_options, pass_settings_keys
-from digest.cli.bounces import bounces_group
 from digest.cli.preview import preview_command
 from digest.cli.progress import track
 from digest.cli.schedule import schedule_command
