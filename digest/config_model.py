@@ -104,7 +104,6 @@ class SubscribeSettings:
     rate_per_ip: int = 10  # sign-up requests per IP address per hour
     rate_per_address: int = 3  # confirmation mails per address per 24 hours
     language: str | None = None  # the pages' language (en, zh-CN); default: site.language
-    altcha: bool = False  # also ask the browser to solve a proof-of-work challenge (ALTCHA)
 
 
 @dataclass
