@@ -12,8 +12,9 @@ log, proxy headers on), and an aiosmtpd sink in a fourth taking the confirmation
 
   unsubscribe  POST /unsubscribe?t=TOKEN, body `List-Unsubscribe=One-Click`, form-encoded, no
                cookie: a mailbox provider's RFC 8058 one-click. A distinct reader each request
-               (never one already unsubscribed), so each is a real write: one short SQLite
-               transaction (WAL, synchronous=FULL) on the store's thread.
+               (never one already unsubscribed), so each is a real write, durable (WAL,
+               synchronous=FULL) before it is answered; the one-clicks waiting together share
+               one transaction and one fsync (group commit: digest/web/store_access.py).
   subscribe    POST /subscribe with a new address each request: the address check, the limits,
                one transaction, the confirmation mail built and sent after the answer.
   floor        a Starlette app that answers 200 to the same one-click POST, doing nothing, on

@@ -1,7 +1,7 @@
 """The double opt-in mail: "confirm your subscription", text + HTML, in en or zh-CN, as bytes for SMTP DATA.
 
-Its headers are written by message.py's helpers (the same byte-by-byte writing and folding as
-an issue's), its bodies encoded the same way (quoted-printable whose lines never start with
+Its headers are written by headers.py (the same byte-by-byte writing and folding as an
+issue's), its bodies encoded by encoding.py (quoted-printable whose lines never start with
 ".", base64 for CJK), so it goes out without dot-stuffing. It carries no List-Unsubscribe: it
 is the one mail a reader gets before subscribing, and ignoring it is how one declines.
 
@@ -19,16 +19,8 @@ from datetime import datetime
 from email.utils import format_datetime, parseaddr
 
 from digest.config import Settings, SmtpSettings
-from digest.delivery.message import (
-    CRLF,
-    _address,
-    _base64,
-    _choose_encoding,
-    _header,
-    _quoted_printable,
-    _text_pieces,
-    clean_header,
-)
+from digest.delivery.encoding import CRLF, base64_lines, choose_encoding, quoted_printable
+from digest.delivery.headers import address_line, clean_header, header_line, text_pieces
 from digest.delivery.smtp import SmtpBackend
 from digest.errors import DeliveryError
 
@@ -62,8 +54,8 @@ def _hours(hours: float) -> str:
 
 def _part(content_type: str, text: str) -> bytes:
     data = text.replace("\r\n", "\n").encode("utf-8")
-    cte = _choose_encoding(data)
-    body = _base64(data.replace(b"\n", CRLF)) if cte == "base64" else _quoted_printable(data)
+    cte = choose_encoding(data)
+    body = base64_lines(data.replace(b"\n", CRLF)) if cte == "base64" else quoted_printable(data)
     if not body.endswith(CRLF):
         body += CRLF
     head = f'Content-Type: {content_type}; charset="utf-8"\r\nContent-Transfer-Encoding: {cte}\r\n\r\n'
@@ -109,10 +101,10 @@ def confirmation_message(
     boundary = f"=_digest_confirm_{secrets.token_hex(12)}"
     return b"".join(
         [
-            _address("From", sender_name, sender_addr),
-            _address("To", None, address),
-            _header("Subject", _text_pieces(clean_header(subject))),
-            _header("Date", format_datetime(date).split(" ")),
+            address_line("From", sender_name, sender_addr),
+            address_line("To", None, address),
+            header_line("Subject", text_pieces(clean_header(subject))),
+            header_line("Date", format_datetime(date).split(" ")),
             f"Message-ID: <{secrets.token_hex(16)}.confirm@{domain}>\r\n".encode("ascii"),
             b"MIME-Version: 1.0\r\n",
             b"Auto-Submitted: auto-generated\r\n",

@@ -18,20 +18,13 @@ when that is unset and `subscribe.public_url` is set, `<public_url>/unsubscribe?
 (the sender's address when neither is set); `List-Unsubscribe-Post: List-Unsubscribe=One-Click`
 is added only with an https URL, as RFC 8058 requires.
 
-Headers are written here, byte by byte, from structured values, never by the `email`
-package's folding (which in some Python versions decodes an encoded word found in a value
-and writes the CR/LF it holds). Every value first loses bidirectional controls and has
-each run of control characters and spaces made one space (`clean_header`); printable ASCII
-without `=?` is written as it is (a display name with specials as a quoted string), and
-anything else, including text that looks like an RFC 2047 encoded word, becomes UTF-8
-base64 encoded words made here, so what a receiver decodes is exactly the cleaned text.
-Lines are folded at 78 columns by `_header`, only between words.
+Headers are written by `headers.py` (byte by byte from structured values, folded at 78 columns
+only between words) and the parts encoded by `encoding.py` (quoted-printable or base64, no line
+starting with "."), the same writers as the confirmation mail's.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import html as html_mod
 import re
@@ -45,7 +38,8 @@ from email.utils import format_datetime, parseaddr
 from urllib.parse import quote, urlsplit
 
 from digest.config import Settings
-from digest.errors import DigestError
+from digest.delivery.encoding import CRLF, base64_lines, choose_encoding, quoted_printable
+from digest.delivery.headers import address_line, clean_header, header_line, phrase_pieces, text_pieces
 from digest.models import RenderedEmail
 
 # The token of a message built without one (`digest build`'s preview .eml, a `--test` copy):
@@ -75,89 +69,9 @@ DEFAULT_SLOTS = Slots.fresh()
 UNSUBSCRIBE_PLACEHOLDER = DEFAULT_SLOTS.unsubscribe
 NAME_PLACEHOLDER = DEFAULT_SLOTS.name
 
-CRLF = b"\r\n"
-_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_SPACES = re.compile(r"\s+")
 _MSGID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_HIGH_BYTES = bytes(range(0x80, 0x100))
 _TOKEN_SAFE = re.compile(r"[A-Za-z0-9._~-]*")  # goes into a URL as it is
 _URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
-_PLAIN = re.compile(r"[\x21-\x7e]+(?: [\x21-\x7e]+)*")  # printable ASCII words, one space between
-_ATOMS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?: [A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")  # a phrase as is
-_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_ADDR = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")  # dot-atom @ host
-_PIECE = re.compile(r'[\x21-\x7e]+|"[\x20-\x7e]*"')  # what a header line may hold between its spaces
-_WORD_BYTES = 39  # UTF-8 bytes per encoded word: 52 base64 characters, 64 with `=?utf-8?b?…?=`
-FOLD_AT = 78
-
-
-def clean_header(value: str, limit: int = 900) -> str:
-    """`value` as one line of text: bidi controls dropped, each run of controls and spaces one space."""
-    value = _SPACES.sub(" ", _CONTROL.sub(" ", _BIDI.sub("", value))).strip()
-    return value[:limit].rstrip()
-
-
-def _encoded_words(text: str) -> list[str]:
-    """`text` as UTF-8 base64 encoded words (RFC 2047) of at most 64 characters, never splitting a character."""
-    data = text.encode("utf-8", "replace")
-    words = []
-    start = 0
-    while start < len(data):
-        end = min(start + _WORD_BYTES, len(data))
-        while end < len(data) and data[end] & 0xC0 == 0x80:  # a continuation byte: end before its character
-            end -= 1
-        words.append(f"=?utf-8?b?{base64.b64encode(data[start:end]).decode('ascii')}?=")
-        start = end
-    return words
-
-
-def _text_pieces(text: str) -> list[str]:
-    """An unstructured value (a subject): its words when plain ASCII, else encoded words."""
-    if not text:
-        return []
-    if "=?" not in text and _PLAIN.fullmatch(text):
-        return text.split(" ")
-    return _encoded_words(text)
-
-
-def _phrase_pieces(name: str) -> list[str]:
-    """A display name: atoms as they are, other ASCII as one quoted string, anything else as encoded words."""
-    if not name:
-        return []
-    if "=?" in name or not _PLAIN.fullmatch(name):
-        return _encoded_words(name)
-    if _ATOMS.fullmatch(name):
-        return name.split(" ")
-    return ['"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"']
-
-
-def _header(name: str, pieces: list[str]) -> bytes:
-    """`Name: piece piece …` and CRLF, a line break (CRLF, space) before a piece that would pass 78 columns.
-
-    Unfolding gives back the pieces joined by one space. Each piece is checked to be printable
-    ASCII without spaces (or a quoted string), so no value can end the line or start a header.
-    """
-    lines: list[str] = []
-    line = name + ":"
-    for piece in pieces:
-        if not _PIECE.fullmatch(piece):
-            raise ValueError(f"unsafe piece in the {name} header: {piece!r}")
-        if line != name + ":" and len(line) + 1 + len(piece) > FOLD_AT:
-            lines.append(line)
-            line = " " + piece
-        else:
-            line += " " + piece
-    lines.append(line)
-    return ("\r\n".join(lines) + "\r\n").encode("ascii")
-
-
-def _address(name: str, display: str | None, addr: str) -> bytes:
-    """`From:`/`To:` with one address, its display name (cleaned, at most 200 characters) before it."""
-    if not _ADDR.fullmatch(addr):
-        raise DigestError(f"{addr!r} is not an address digest can write in a {name} header")
-    phrase = _phrase_pieces(clean_header(display or "", 200))
-    return _header(name, [*phrase, f"<{addr}>"] if phrase else [addr])
 
 
 def _list_id(settings: Settings, host: str) -> bytes:
@@ -169,7 +83,7 @@ def _list_id(settings: Settings, host: str) -> bytes:
         bracketed = re.fullmatch(r"(.*?)\s*<([^<>]*)>", given)
         phrase, ident = (bracketed.group(1), bracketed.group(2)) if bracketed else ("", given)
     ident = _MSGID_UNSAFE.sub("-", ident).strip("-.") or "digest.invalid"
-    return _header("List-Id", [*_phrase_pieces(phrase.replace("<", "").replace(">", "").strip()), f"<{ident}>"])
+    return header_line("List-Id", [*phrase_pieces(phrase.replace("<", "").replace(">", "").strip()), f"<{ident}>"])
 
 
 def unsubscribe_template(settings: Settings) -> str | None:
@@ -200,55 +114,12 @@ def message_id(issue_id: str, address: str, domain: str) -> str:
     return f"<{digest}.{safe_issue}@{domain}>"
 
 
-def _choose_encoding(data: bytes) -> str:
-    """Quoted-printable for mostly-ASCII parts (readable), base64 when it would be shorter (CJK)."""
-    high = len(data) - len(data.translate(None, _HIGH_BYTES))
-    return "quoted-printable" if 2 * high < 0.35 * max(len(data), 1) else "base64"
-
-
-MAX_LINE = 76  # characters of an encoded line, CRLF not counted (RFC 2045)
 _B64_RUN_MIN = 3 * 57  # a static piece shorter than three base64 lines is encoded with its seam
 
-
-def _base64(data: bytes) -> bytes:
-    """Base64 in lines of 76 characters, each ending in CRLF."""
-    return base64.encodebytes(data).replace(b"\n", CRLF)
-
-
-def _quoted_printable(data: bytes, *, continued: bool = False) -> bytes:
-    """Quoted-printable, CRLF line ends, in lines of at most 76 characters none of which starts with ".".
-
-    A line that would start with "." has it written "=2E", the same octet: SMTP would otherwise
-    have to double such dots on the wire (RFC 5321 4.5.2), a scan of the whole message per
-    recipient; a message with none goes out as it is. `continued`: the text goes on after it
-    on the same line (the next piece follows a soft break, which this adds), so its last line
-    keeps a column free for the "=".
-    """
-    lines = binascii.b2a_qp(data, False, True, False).split(b"\n")
-    soft = continued and lines[-1] != b""  # a piece that ends its line needs no soft break
-    if soft:
-        lines[-1] += b"="
-    # b2a_qp itself writes lines of 77-78 characters when it escapes a space before a line break.
-    if any(len(line) > MAX_LINE or line.startswith(b".") for line in lines):
-        lines = [fitted for line in lines for fitted in _fit(line)]
-    return CRLF.join(lines) + (CRLF if soft else b"")
-
-
-def _fit(line: bytes) -> list[bytes]:
-    """One quoted-printable line as lines of at most 76 characters, softly broken (never inside an
-    "=XX"), none starting with "."."""
-    out = []
-    while True:
-        if line.startswith(b"."):
-            line = b"=2E" + line[1:]
-        if len(line) <= MAX_LINE:
-            out.append(line)
-            return out
-        cut = MAX_LINE - 1
-        while b"=" in line[cut - 2 : cut]:  # an escape would straddle the break: break before it
-            cut -= 1
-        out.append(line[:cut] + b"=")
-        line = line[cut:]
+def _split_run(data: bytes, skip: int) -> tuple[bytes, bytes, bytes]:
+    """(the `skip` bytes before the run, the run of whole 3-byte groups after them in base64, the 0-2 bytes left)."""
+    end = len(data) - (len(data) - skip) % 3
+    return data[:skip], base64_lines(data[skip:end]), data[end:]
 
 
 class _Body:
@@ -273,7 +144,7 @@ class _Body:
     """
 
     def __init__(self, content_type: str, text: str, slots: Slots, *, escape: bool) -> None:
-        self.cte = _choose_encoding(text.encode("utf-8"))
+        self.cte = choose_encoding(text.encode("utf-8"))
         self.escape = escape
         self.slots = slots
         self.head = (
@@ -290,14 +161,13 @@ class _Body:
             # Per static piece and skip (0-2 bytes): (skipped head, its run of whole 3-byte groups
             # encoded, the 0-2 bytes after them); None for a piece short enough to go with its seam.
             self.runs = [
-                [(data[:k], _base64(data[k : len(data) - (len(data) - k) % 3]), data[len(data) - (len(data) - k) % 3 :])
-                 for k in range(3)] if len(data) >= _B64_RUN_MIN else None
+                [_split_run(data, k) for k in range(3)] if len(data) >= _B64_RUN_MIN else None
                 for data in self.static
             ]
         else:  # b2a_qp reads "\n" as the line break, and writes it: CRLF after
             last = len(pieces) - 1
             self.encoded = [
-                _quoted_printable(p.encode("utf-8"), continued=i < last) for i, p in enumerate(pieces) if i % 2 == 0
+                quoted_printable(p.encode("utf-8"), continued=i < last) for i, p in enumerate(pieces) if i % 2 == 0
             ]
 
     def values(self, link: str, name: str | None) -> list[bytes]:
@@ -323,7 +193,7 @@ class _Body:
     def _qp_body(self, values: list[bytes], out: list[bytes]) -> None:
         for i, static in enumerate(self.encoded):
             if i and values[i - 1]:
-                out.append(_quoted_printable(values[i - 1], continued=True))
+                out.append(quoted_printable(values[i - 1], continued=True))
             if static:
                 out.append(static)
 
@@ -337,12 +207,12 @@ class _Body:
                 continue
             head, run, tail = runs[-len(carry) % 3]
             if carry or head:
-                out.append(_base64(carry + head))
+                out.append(base64_lines(carry + head))
             if run:
                 out.append(run)
             carry = tail
         if carry:
-            out.append(_base64(carry))
+            out.append(base64_lines(carry))
 
 
 def _with_link(text: str, html: str, footer: str, slot: str) -> tuple[str, str]:
@@ -368,12 +238,9 @@ class MessageFactory:
         date: datetime,
         ensure_link: bool = True,
         slots: Slots = DEFAULT_SLOTS,
-        secret: bytes | None = None,
     ) -> None:
         """`date` is the messages' Date. `ensure_link` adds an unsubscribe line to a body that lacks
-        the slot. `secret` is not used (the tokens come made, per message): accepted until
-        pipeline/build.py's preview stops passing it."""
-        del secret
+        the slot. Each reader's token comes made, per message (`build(..., token=)`)."""
         self.settings = settings
         self.issue_id = issue_id
         self.slots = slots
@@ -398,13 +265,13 @@ class MessageFactory:
         self.boundary = f"=_digest_{uuid.uuid5(uuid.NAMESPACE_URL, issue_id + str(when.timestamp())).hex}"
         self._head = b"".join(
             [
-                _address("From", sender_name, self.envelope_sender),
-                _header("Date", format_datetime(when).split(" ")),
+                address_line("From", sender_name, self.envelope_sender),
+                header_line("Date", format_datetime(when).split(" ")),
                 b"MIME-Version: 1.0\r\n",
                 _list_id(settings, host),
             ]
         )
-        self._subject_line = None if slots.name in self._subject else _header("Subject", _text_pieces(self._subject))
+        self._subject_line = None if slots.name in self._subject else header_line("Subject", text_pieces(self._subject))
         self._multipart = f'Content-Type: multipart/alternative;\r\n boundary="{self.boundary}"\r\n'.encode("ascii")
         self._delimiter = f"--{self.boundary}\r\n".encode("ascii")
         self._close = f"--{self.boundary}--\r\n".encode("ascii")
@@ -434,16 +301,16 @@ class MessageFactory:
         subject_line = self._subject_line
         if subject_line is None:
             subject = clean_header(self._subject.replace(self.slots.name, name or ""))
-            subject_line = _header("Subject", _text_pieces(subject))
+            subject_line = header_line("Subject", text_pieces(subject))
         lines = [
             self._head,
-            _address("To", name, address),
+            address_line("To", name, address),
             subject_line,
             f"Message-ID: {message_id(self.issue_id, address, self.domain)}\r\n".encode("ascii"),
         ]
         targets = [f"<{u}>" for u in (url, mailto) if u]
         if targets:
-            lines.append(_header("List-Unsubscribe", [t + "," for t in targets[:-1]] + targets[-1:]))
+            lines.append(header_line("List-Unsubscribe", [t + "," for t in targets[:-1]] + targets[-1:]))
         if url and url.startswith("https://"):
             lines.append(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
         lines += [self._multipart, CRLF, self._delimiter]

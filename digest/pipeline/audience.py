@@ -13,7 +13,6 @@ reader's id and token, and which addresses a send found gone.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from digest.delivery.ports import ReaderId, ReaderIds
 from digest.delivery.recipients import Recipient, RecipientList, check_name, collect_recipients
 from digest.delivery.smtp import address_gone
 from digest.errors import DigestError
+from digest.pipeline.subscribers import open_store
 from digest.state.subscribers import SubscriberStore
 from digest.tokens import MANAGE, make_token
 
@@ -33,10 +33,6 @@ BLOCKED_WHY = {
     "bounced": "bounced (subscriber store; `digest bounces forget ADDR` undoes a false one)",
     "complained": "complained: marked an issue as spam (subscriber store)",
 }
-
-
-def open_store(settings: Settings, clock: Clock) -> SubscriberStore:
-    return SubscriberStore.open(settings.state_path, clock=clock)
 
 
 def subscriber_recipients(store: SubscriberStore) -> RecipientList:
@@ -60,7 +56,7 @@ def gather_recipients(
     listed = collect_recipients(to, csv_path)
     if not subscribers:
         return listed
-    with open_store(settings, clock) as store:
+    with open_store(settings, clock=clock) as store:
         confirmed = subscriber_recipients(store)
     listed.problems += confirmed.problems
     seen = {r.key for r in listed.recipients + listed.suppressed}
@@ -73,7 +69,7 @@ def gather_recipients(
     return listed
 
 
-def recipients_for_schedule(settings: Settings, *, clock: Clock = time.time) -> RecipientList:
+def recipients_for_schedule(settings: Settings, *, clock: Clock) -> RecipientList:
     """`mail.recipients`: the store's confirmed subscribers, or a CSV read relative to config.yaml."""
     if not settings.mail.recipients:
         raise DigestError(

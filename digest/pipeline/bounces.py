@@ -206,11 +206,7 @@ def _last_detail(events: list[dict[str, object]]) -> str:
 
 def forget_bounce(state_path: Path, address: str, *, clock: Clock) -> tuple[str, str | None]:
     """Undo a false bounce or complaint: ("confirmed", what it was), ("unknown", None), or ("kept", its state)
-    when the address is neither bounced nor complained."""
+    when the address is neither bounced nor complained (the store decides, under its write lock)."""
     with SubscriberStore.open(state_path, clock=clock) as store:
         before = store.get(address)
-        if before is None:
-            return "unknown", None
-        if before.state not in ("bounced", "complained"):
-            return "kept", before.state
-        return store.forget_bounce(address), before.state
+        return store.forget_bounce(address), before.state if before else None

@@ -529,7 +529,7 @@ def _preview_message(issue: Issue, rendered: RenderedEmail, settings: Settings, 
     # is (see render()): a build whose issue did not change makes no message (~20 ms of imports).
     from digest.delivery.message import MessageFactory  # noqa: PLC0415
 
-    factory = MessageFactory(settings, issue.issue_id, rendered, date=now, secret=None, ensure_link=False)
+    factory = MessageFactory(settings, issue.issue_id, rendered, date=now, ensure_link=False)
     return factory.build("reader@example.com")
 
 

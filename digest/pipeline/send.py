@@ -29,8 +29,9 @@ from digest.delivery.report import SendReport
 from digest.delivery.smtp import SmtpBackend
 from digest.errors import DeliveryError, DigestError
 from digest.models import NOT_SENT_STATES, Issue
-from digest.pipeline.audience import blocked_reasons, mark_send_bounces, open_store, reader_ids
+from digest.pipeline.audience import blocked_reasons, mark_send_bounces, reader_ids
 from digest.pipeline.audience import recipients_for_schedule as recipients_for_schedule
+from digest.pipeline.subscribers import open_store
 from digest.render.issue import render_issue
 from digest.state.continuity import check_state_continuity
 from digest.state.db import connect
@@ -90,7 +91,7 @@ def send_issue(
                 states = outbox.states(issue.issue_id)
             finally:
                 outbox.close()
-            with open_store(settings, clock) as store:
+            with open_store(settings, clock=clock) as store:
                 blocked = blocked_reasons(store)
         return sender.plan_send(
             settings, issue, recipients, states, resend_ambiguous=resend_ambiguous, retry_failed=retry_failed,
@@ -108,7 +109,7 @@ def send_issue(
         make_backend = backend
     path = settings.state_path
     when = now or datetime.fromtimestamp(clock(), timezone.utc)
-    with _issue_lock(path, issue.issue_id), open_store(settings, clock) as store:
+    with _issue_lock(path, issue.issue_id), open_store(settings, clock=clock) as store:
         report = sender.send_issue(
             settings, issue, recipients,
             open_outbox=lambda: Outbox.open(path, clock=clock, fsync=fsync),

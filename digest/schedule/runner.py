@@ -195,7 +195,7 @@ def _send(settings: Settings, state: ScheduleState, outcome: TickOutcome, run: _
     if settings.bounces.fetch_before_send:
         _fetch_bounces(settings, run)
     try:
-        recipients = send_pipeline.recipients_for_schedule(settings)
+        recipients = send_pipeline.recipients_for_schedule(settings, clock=time.time)
         report = send_pipeline.send_built_issue(
             settings, issue_id, recipients, stop_event=run.stop_event, progress=run.send_progress, env=run.env,
         ).report

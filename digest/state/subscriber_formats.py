@@ -1,28 +1,34 @@
 """Subscriber lists other tools export, read into ImportRecords; and digest's own export, written and read back.
 
 Each format is a CSV with its own column names (digest's own export may also be JSON). A row
-that cannot be used becomes a problem line, "FILE:LINE: reason", and the rest is read:
+that cannot be used becomes a problem line, "FILE:LINE: reason", and the rest is read. Where
+each column list comes from is said beside the format's reader (`_record`):
 
 - `csv`: digest's own export (`email, name, state, topics, created_at, confirmed_at, consent_ip`),
   or any CSV with an `email` column (then every row is confirmed). Topics are separated by `;`;
-  an empty cell means every article, `-` none. A `.json` file is digest's JSON export.
+  an empty cell means every article, `-` none. A `.json` file is digest's JSON export. A cell
+  that a spreadsheet would read as a formula (starting with `=`, `+`, `-`, `@`, a tab or a CR)
+  is written with a `'` before it (CSV injection), which the import takes off again.
 - `mailchimp`: an audience export (`Email Address`, `First Name`, `Last Name`, `OPTIN_TIME`,
   `CONFIRM_TIME`, …). Its zip holds one file per status: subscribed_*.csv, unsubscribed_*.csv
   (`UNSUB_TIME`), cleaned_*.csv (`CLEAN_TIME`: hard bounces); the status is read from those
   columns, else the file's name, else `status`. Non-subscribed contacts never opted in: skipped.
-- `substack`: `email`, `active_subscription`, `plan`, `email_disabled`, `created_at`, …: a reader
-  who turned email off is unsubscribed, everyone else (free or paid) confirmed.
+- `substack`: the data export's email_list.*.csv (`email`, `active_subscription`, `expiry`,
+  `plan`, `email_disabled`, `created_at`, `first_payment_at`): a reader who turned email off is
+  unsubscribed, everyone else (free or paid) confirmed; Substack's placeholders for readers who
+  asked to be deleted (`…@deletion-request.substack.com`) are skipped.
 - `buttondown`: `email` (or `email_address`), `subscriber_type` (or `type`): regular, premium,
   gifted… are confirmed, unactivated pending, unsubscribed/removed unsubscribed, undeliverable
-  bounced, complained complained; spammy (Buttondown's own spam guess) is skipped.
-- `listmonk`: `email`, `name`, `status` (enabled, disabled, blocklisted), `attributes` (JSON).
+  bounced, complained complained; spammy and blocked (Buttondown's own spam guess) are skipped.
+- `listmonk`: `uuid`, `email`, `name`, `attributes` (JSON), `status` (enabled, disabled,
+  blocklisted), `created_at`, `updated_at` (Go's time format, "2024-01-01 09:00:00.5 +0000 UTC").
 """
-
 from __future__ import annotations
 
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,16 +42,25 @@ Format = Literal["csv", "mailchimp", "substack", "buttondown", "listmonk"]
 FORMATS: tuple[Format, ...] = ("csv", "mailchimp", "substack", "buttondown", "listmonk")
 EXPORT_COLUMNS = ("email", "name", "state", "topics", "created_at", "confirmed_at", "consent_ip")
 _SKIP = SKIP
+# Buttondown's subscriber types: the SubscriberType enum of its API (github.com/buttondown/openapi,
+# enums.json: regular, premium, trialed, unpaid, gifted, churning, unactivated, paused, unsubscribed,
+# spammy, removed, past_due) and the later ones its docs name (undeliverable, complained, blocked).
 _BUTTONDOWN = {
     "regular": "confirmed", "premium": "confirmed", "gifted": "confirmed", "trialed": "confirmed",
     "churning": "confirmed", "past_due": "confirmed", "unpaid": "confirmed", "paused": "confirmed",
     "unactivated": "pending", "unsubscribed": "unsubscribed", "removed": "unsubscribed",
-    "undeliverable": "bounced", "complained": "complained", "spammy": _SKIP,
+    "undeliverable": "bounced", "complained": "complained", "spammy": _SKIP, "blocked": _SKIP,
 }
+# listmonk's subscriber statuses (models.SubscriberStatus*): enabled, disabled, blocklisted.
 _LISTMONK = {"enabled": "confirmed", "disabled": "unsubscribed", "blocklisted": "unsubscribed"}
 _MAILCHIMP = {"subscribed": "confirmed", "unsubscribed": "unsubscribed", "cleaned": "bounced",
               "pending": "pending", "nonsubscribed": _SKIP, "non-subscribed": _SKIP, "archived": _SKIP}
 _TRUE = ("true", "yes", "1", "t", "y")
+_SUBSTACK_DELETED = "@deletion-request.substack.com"  # the address Substack leaves for a deleted reader
+# A cell a spreadsheet reads as a formula starts with one of these (OWASP, "CSV Injection"):
+# digest's CSV export writes a `'` before it, and the import takes that `'` off again.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_GUARD = "'"
 
 
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
@@ -92,12 +107,22 @@ def detect_format(path: Path) -> Format:
     return "csv"
 
 
+_GO_TIME = re.compile(r"(\S+ \S+) ([+-]\d{4})(?: \S+)?")  # Go's Time.String(): "… 09:00:00.5 +0000 UTC"
+
+
 def _when(text: str | None) -> str | None:
-    """A date-time cell (ISO 8601 or "YYYY-MM-DD HH:MM:SS", UTC unless it says) as the store writes it."""
+    """A date-time cell (ISO 8601, "YYYY-MM-DD HH:MM:SS" or Go's "… +0000 UTC"; UTC unless it says) as the
+    store writes it."""
     if not text or not text.strip():
         return None
+    text = text.strip()
+    go = _GO_TIME.fullmatch(text)
+    if go:  # listmonk; fromisoformat takes up to 6 digits of a second, Go writes up to 9
+        day_time, zone = go.groups()
+        day_time = re.sub(r"(\.\d{6})\d+", r"\1", day_time)
+        text = f"{day_time}{zone[:3]}:{zone[3:]}"
     try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
     moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
@@ -133,19 +158,38 @@ Extra = dict[str, str | None]  # created_at, confirmed_at, consent_ip
 def _record(fmt: Format, path: Path, row: dict[str, str], status: str | None) -> tuple[str, str | None, str, Extra]:
     """(address cell, name, state, extra) of one row in `fmt`; state may be _SKIP or unknown."""
     if fmt == "mailchimp":
+        # Mailchimp's audience export (subscribed_members_export_<id>.csv and its unsubscribed_/cleaned_
+        # siblings): "Email Address", "First Name", "Last Name", the audience's other merge fields,
+        # MEMBER_RATING, OPTIN_TIME, OPTIN_IP, CONFIRM_TIME, CONFIRM_IP, LATITUDE, LONGITUDE, GMTOFF,
+        # DSTOFF, TIMEZONE, CC, REGION, LAST_CHANGED, LEID, EUID, NOTES, TAGS; the unsubscribed file has
+        # UNSUB_TIME, UNSUB_CAMPAIGN_TITLE, UNSUB_CAMPAIGN_ID, UNSUB_REASON, UNSUB_REASON_OTHER instead of
+        # LAST_CHANGED, the cleaned file CLEAN_TIME, CLEAN_CAMPAIGN_TITLE, CLEAN_CAMPAIGN_ID. (Headers as
+        # found in public code reading real exports; the CLEAN_* names from Mailchimp's help pages.)
         name = " ".join(x for x in (row.get("first name"), row.get("last name")) if x) or None
         confirmed = _when(row.get("confirm_time")) or _when(row.get("optin_time"))
         return row.get("email address", ""), name, _mailchimp_state(path, row, status), {"confirmed_at": confirmed}
     if fmt == "substack":
+        # Substack's data export, email_list.<publication>.csv: email, active_subscription, expiry, plan,
+        # email_disabled, created_at, first_payment_at (older exports: email, active_subscription,
+        # expiry, email_disabled, created_at; as TryGhost/migrate's mg-substack-members-csv reads them).
+        # Paid or free, a reader gets the newsletter unless they turned email off.
+        email = row.get("email", "")
+        if email.lower().endswith(_SUBSTACK_DELETED):
+            return email, None, _SKIP, {}
         state = "unsubscribed" if (row.get("email_disabled") or "").lower() in _TRUE else "confirmed"
         created = _when(row.get("created_at") or row.get("subscription_date"))
-        return row.get("email", ""), row.get("name") or None, state, {"created_at": created, "confirmed_at": created}
+        return email, row.get("name") or None, state, {"created_at": created, "confirmed_at": created}
     if fmt == "buttondown":
+        # Buttondown's subscriber export: email, notes, metadata, tags, creation_date, subscriber_type,
+        # referrer_url, … (its API renamed subscriber_type and email to type and email_address, and
+        # creation_date to created_date, which later exports may use: either is read).
         kind = (row.get("subscriber_type") or row.get("type") or "regular").lower()
         created = _when(row.get("creation_date") or row.get("created_date"))
         email = row.get("email") or row.get("email_address") or ""
         return email, None, _BUTTONDOWN.get(kind, kind), {"created_at": created}
     if fmt == "listmonk":
+        # listmonk's "Export" of subscribers (cmd/subscribers.go, handleExportSubscribers): uuid, email,
+        # name, attributes, status, created_at, updated_at.
         kind = (row.get("status") or "enabled").lower()
         return row.get("email", ""), row.get("name") or None, _LISTMONK.get(kind, kind), {
             "created_at": _when(row.get("created_at"))}
@@ -170,6 +214,8 @@ def parse_export(path: Path, fmt: Format, *, status: str | None = None) -> tuple
     problems: list[str] = []
     for line, row in _rows(path):
         where = f"{path}:{line}"
+        if fmt == "csv":
+            row = {column: unguard_cell(cell) for column, cell in row.items()}
         cell, name, state, extra = _record(fmt, path, row, status)
         topics = _topics(row.get("topics")) if fmt == "csv" else None
         record, problem = _checked(where, fmt, cell, name, state, topics, extra)
@@ -184,8 +230,8 @@ def _checked(where: str, fmt: str, cell: str, name: str | None, state: str, topi
     if address is None:
         return None, f"{where}: {cell!r}: {reason}; skipped"
     if state == _SKIP:  # not an error: the store reports it among the skipped, with why
-        return ImportRecord(address, None, SKIP, None, f"{where}: never opted in, or flagged as spam, in the {fmt} "
-                            "export"), None
+        return ImportRecord(address, None, SKIP, None, f"{where}: never opted in, flagged as spam or deleted, in "
+                            f"the {fmt} export"), None
     if state not in STATES:
         return None, f"{where}: {address}: unknown state {state!r}; skipped"
     problem = None
@@ -238,5 +284,21 @@ def export_text(subscribers: Sequence[Subscriber], fmt: Literal["csv", "json"]) 
     for s in subscribers:
         topics = "" if s.topics is None else ";".join(s.topics) or "-"
         when = (s.created_at, s.confirmed_at or "", s.consent_ip or "")
-        writer.writerow([s.address, s.name or "", s.state, topics, *when])
+        writer.writerow([guard_cell(cell) for cell in (s.address, s.name or "", s.state, topics, *when)])
     return out.getvalue()
+
+
+def _guarded(cell: str) -> bool:
+    """Whether `cell` reads as a guarded one: a `'` before a formula's first character or another `'`."""
+    return len(cell) > 1 and cell[0] == _GUARD and (cell[1] in _FORMULA_START or cell[1] == _GUARD)
+
+
+def guard_cell(cell: str) -> str:
+    """`cell` as a spreadsheet shows it as text: a `'` before a formula's first character (and before a
+    cell that would otherwise read as guarded, so that `unguard_cell` gives back exactly `cell`)."""
+    return _GUARD + cell if cell.startswith(_FORMULA_START) or _guarded(cell) else cell
+
+
+def unguard_cell(cell: str) -> str:
+    """A cell of digest's CSV export as it was before `guard_cell`."""
+    return cell[1:] if _guarded(cell) else cell

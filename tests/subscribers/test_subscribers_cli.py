@@ -108,3 +108,33 @@ def test_check_reports_a_missing_or_weak_secret_only_when_something_needs_one(tm
     (served / "key").unlink()
     unreadable = digest(served, "check")
     assert unreadable.returncode == 1 and "secret_file" in unreadable.stdout and "cannot read" in unreadable.stdout
+
+
+def test_the_cli_offers_the_store_s_states_and_formats_and_never_imports_state() -> None:
+    """cli/subscribers.py spells the states and formats out (the store loads lazily): they are the store's;
+    and it reaches the store only through digest.pipeline.subscribers (CONTRIBUTING.md, rule 2)."""
+    from digest.cli import subscribers as cli
+    from digest.pipeline import subscribers as pipeline
+
+    assert cli.STATES == pipeline.STATES and cli.FORMATS == pipeline.FORMATS
+    source = Path(cli.__file__).read_text(encoding="utf-8")
+    assert "from digest.state" not in source and "import digest.state" not in source
+
+
+def test_export_guards_formulas_and_import_reads_them_back(tmp_path: Path) -> None:
+    """`export --format csv` of a name a spreadsheet would run writes it as text ('=…); importing that file
+    into another list gives the same name back."""
+    root = site(tmp_path / "a")
+    evil = '=HYPERLINK("https://evil.example/","Click")'
+    assert digest(root, "subscribers", "add", "ann@example.org", "--name", evil).returncode == 0
+    assert digest(root, "subscribers", "add", "--name", "@SUM(A1)", "--", "-x@example.org").returncode == 0
+    out = root / "list.csv"
+    assert digest(root, "subscribers", "export", "-o", str(out)).returncode == 0
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[1].startswith("'-x@example.org,'@SUM(A1),confirmed,")
+    assert lines[2].startswith('ann@example.org,"\'=HYPERLINK(""https://evil.example/"",""Click"")",confirmed,')
+    other = site(tmp_path / "b")
+    assert digest(other, "subscribers", "import", str(out)).returncode == 0
+    assert digest(other, "subscribers", "export").stdout == out.read_text(encoding="utf-8")
+    shown = digest(other, "subscribers", "show", "ann@example.org").stdout
+    assert shown.startswith(f"ann@example.org ({evil}): confirmed")

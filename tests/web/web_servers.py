@@ -2,7 +2,8 @@
 
 - `Clock`: the app's clock, moved by the test (`clock.advance(hours=49)`), never slept on.
 - `site_settings(tmp, smtp_port, **subscribe)`: a site whose pages offer two topics.
-- `running_app(settings, clock, ...)`: uvicorn in a thread serving create_app; yields its base URL.
+- `running_app(settings, clock, ...)`: uvicorn in a thread serving create_app; yields its base URL
+  (https with `tls=tls_files(folder)`: a trustme CA and a certificate for 127.0.0.1).
 - `confirm_link(inbox, address)`: the link in the newest confirmation mail to `address`.
 """
 
@@ -13,8 +14,10 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+import trustme
 import uvicorn
 from smtp_servers import Inbox, free_port
 
@@ -51,14 +54,32 @@ def site_settings(tmp: Path, smtp_port: int, *, language: str = "en", **subscrib
     return settings_from_mapping(data, tmp)
 
 
+@dataclass(frozen=True)
+class Tls:
+    ca_file: Path  # what a client trusts
+    cert_file: Path  # the server's certificate for 127.0.0.1, and its key
+    key_file: Path
+
+
+def tls_files(folder: Path) -> Tls:
+    """A throwaway CA and a server certificate for 127.0.0.1, written as the files uvicorn reads."""
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    tls = Tls(folder / "web-ca.pem", folder / "web-cert.pem", folder / "web-key.pem")
+    ca.cert_pem.write_to_path(str(tls.ca_file))
+    cert.cert_chain_pems[0].write_to_path(str(tls.cert_file))
+    cert.private_key_pem.write_to_path(str(tls.key_file))
+    return tls
+
+
 @contextmanager
-def running_app(settings: Settings, clock: Clock, *, secret: bytes = SECRET) -> Iterator[str]:
+def running_app(settings: Settings, clock: Clock, *, secret: bytes = SECRET, tls: Tls | None = None) -> Iterator[str]:
     """create_app under uvicorn (one worker, proxy headers from 127.0.0.1 believed); yields its base URL."""
     app = create_app(settings, secret=secret, clock=clock, send_mail=smtp_sender(settings.smtp, None))
     port = free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=True, forwarded_allow_ips="127.0.0.1",
-        lifespan="on",
+        lifespan="on", ssl_certfile=str(tls.cert_file) if tls else None, ssl_keyfile=str(tls.key_file) if tls else None,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -69,7 +90,7 @@ def running_app(settings: Settings, clock: Clock, *, secret: bytes = SECRET) -> 
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(10)
