@@ -19,6 +19,7 @@ import yaml
 
 from digest.config_model import (
     RECIPIENTS_SUBSCRIBERS,
+    STATE_URL_SCHEMES,
     BounceSettings,
     ContentSettings,
     MailSettings,
@@ -39,8 +40,9 @@ if TYPE_CHECKING:
 T = TypeVar("T", bound="DataclassInstance")
 
 __all__ = [  # the model's names: the rest of digest imports its settings from here
-    "RECIPIENTS_SUBSCRIBERS", "BounceSettings", "ContentSettings", "MailSettings", "RenderSettings",
-    "ScheduleSettings", "Settings", "SiteSettings", "SmtpSettings", "SubscribeSettings", "SummarySettings",
+    "RECIPIENTS_SUBSCRIBERS", "STATE_URL_SCHEMES", "BounceSettings", "ContentSettings", "MailSettings",
+    "RenderSettings", "ScheduleSettings", "Settings", "SiteSettings", "SmtpSettings", "SubscribeSettings",
+    "SummarySettings",
 ]
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser, where PyYAML has it
@@ -55,6 +57,10 @@ SMTP_ENV = {
     "DIGEST_SMTP_FROM": "sender",
 }
 PASSWORD_ENV = "DIGEST_SMTP_PASSWORD"
+# The PostgreSQL state's password: only from the environment (or libpq's ~/.pgpass / service file).
+STATE_PASSWORD_ENV = "DIGEST_STATE_PASSWORD"
+# Settings fields that are not config keys: where config.yaml is, and the state's password.
+_NOT_KEYS = ("root", "state_password")
 
 
 def _type_name(tp: Any) -> str:
@@ -133,7 +139,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
 
 def _build(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
     hints = typing.get_type_hints(cls)
-    known = {f.name for f in fields(cls) if f.name != "root"}
+    known = {f.name for f in fields(cls) if f.name not in _NOT_KEYS}
     kwargs = {}
     for key, value in data.items():
         if key not in known:
@@ -252,7 +258,7 @@ def load_settings(
         node[parts[-1]] = value
     root = path.resolve().parent if path.exists() else Path.cwd()
     try:
-        return settings_from_mapping(data, root)
+        settings = settings_from_mapping(data, root)
     except ConfigError as exc:
         env_var = from_env.get(exc.key or "")
         if env_var:
@@ -260,6 +266,8 @@ def load_settings(
                 f"environment variable {env_var} ({exc.key}): {exc.detail}", exc.hint, key=exc.key, detail=exc.detail
             ) from None
         raise ConfigError(f"{path}: {exc.message}", exc.hint, key=exc.key, detail=exc.detail) from None
+    settings.state_password = env.get(STATE_PASSWORD_ENV) or None
+    return settings
 
 
 def folder_problem(folder: Path, what: str = "content folder") -> str | None:

@@ -12,6 +12,11 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from digest.errors import DigestError
+
+# `state: postgresql://…` (or postgres://): the ledger in PostgreSQL rather than a file.
+STATE_URL_SCHEMES = ("postgresql://", "postgres://")
+
 # `mail.recipients: subscribers`: send to the subscriber store's confirmed rows, not a CSV.
 RECIPIENTS_SUBSCRIBERS = "subscribers"
 
@@ -135,7 +140,11 @@ class Settings:
     site: SiteSettings = field(default_factory=SiteSettings)
     content: str | ContentSettings = "content"  # the folder, or a mapping (ContentSettings)
     out: str = "issues"
+    # The ledger (schedule, outbox, subscribers, bounces): a SQLite file, or a PostgreSQL database
+    # `postgresql://user@host:5432/db` shared by several hosts (password: DIGEST_STATE_PASSWORD only).
     state: str = ".digest/state.sqlite"
+    # The per-host caches (scan, render) when `state` is a PostgreSQL URL; with a file they live in it.
+    cache: str = ".digest/cache.sqlite"
     summary: SummarySettings = field(default_factory=SummarySettings)
     render: RenderSettings = field(default_factory=RenderSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
@@ -148,6 +157,8 @@ class Settings:
     secret_file: str | None = None
     # Where config.yaml lives: relative paths in it are read from here.
     root: Path = field(default_factory=Path.cwd)
+    # The PostgreSQL state's password, from DIGEST_STATE_PASSWORD only (never config.yaml); not in repr.
+    state_password: str | None = field(default=None, repr=False)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -171,5 +182,29 @@ class Settings:
         return self.path(self.out)
 
     @property
+    def state_url(self) -> str | None:
+        """The PostgreSQL connection string (no password in it), or None when the state is a file."""
+        value = self.state.strip()
+        return value if value.lower().startswith(STATE_URL_SCHEMES) else None
+
+    @property
     def state_path(self) -> Path:
+        """The SQLite ledger file. With a PostgreSQL state there is none: a caller still asking for it
+        would split the ledger between a file and the database, so it raises instead."""
+        if self.state_url is not None:
+            raise DigestError(
+                "internal: settings.state_path asked for with a PostgreSQL state; "
+                "open the ledger with open_state(settings), put caches in settings.cache_path"
+            )
         return self.path(self.state)
+
+    @property
+    def state_where(self) -> str:
+        """The ledger, as a manifest records it and an error names it: the URL (it holds no password:
+        config_rules refuses one), or the state file's resolved path."""
+        return self.state_url or str(self.path(self.state).resolve())
+
+    @property
+    def cache_path(self) -> Path:
+        """The local SQLite file of the caches: the state file itself, or `cache:` beside a PostgreSQL state."""
+        return self.path(self.cache) if self.state_url is not None else self.path(self.state)

@@ -35,8 +35,33 @@ LABELLED_LANGUAGES = ("en", "zh-CN")
 _EMAIL_SLOT = re.compile(r"\{email\}", re.IGNORECASE)
 
 
+def _check_state(settings: Settings) -> None:
+    """`state:` as a PostgreSQL URL: parseable, and no password in it (it would sit in config.yaml)."""
+    url = settings.state_url
+    if url is None:
+        return
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  # raises ValueError on a port that is not a number
+    except ValueError:
+        raise ConfigError.for_key(
+            "state", "expected postgresql://user@host:5432/database, found a URL that does not parse"
+        ) from None
+    query = {k.strip().lower() for k, _, _ in (p.partition("=") for p in parts.query.split("&"))}
+    if parts.password is not None or "password" in query:
+        # Not `found(value)`: the value holds the password.
+        raise ConfigError.for_key(
+            "state", "the connection string holds a password; it must not be in the config",
+            hint="remove it from the URL and set DIGEST_STATE_PASSWORD (or use ~/.pgpass or a libpq service file)",
+        )
+    if not parts.path.strip("/") and "service" not in query and "dbname" not in query:
+        raise ConfigError.for_key("state", f"expected postgresql://user@host:5432/database, found {found(url)}: "
+                                  "no database name")
+
+
 def validate(settings: Settings) -> None:
     """Raise ConfigError naming the first key whose value digest cannot work with."""
+    _check_state(settings)
     site = settings.site
     try:
         ZoneInfo(site.timezone)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import pwd
+import re
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -81,6 +82,11 @@ class StateDatabaseError(FileError, sqlite3.OperationalError):
     that does without the database on any SQLite error keeps doing so."""
 
 
+class StateUnreachableError(StateDatabaseError):
+    """The PostgreSQL state cannot be reached now (refused, starting up, shutting down, connection
+    lost): a sender reconnects and retries on this one (engine.is_connection_lost), not on others."""
+
+
 def _user() -> str:
     try:
         return pwd.getpwuid(os.geteuid()).pw_name
@@ -146,4 +152,51 @@ def db_error(exc: sqlite3.Error, path: str | os.PathLike[str] | None) -> StateDa
         return StateDatabaseError(f"{where}: {text}", "another digest is using it: wait for it to finish")
     if name.startswith("SQLITE_IOERR"):
         return StateDatabaseError(f"{where}: {text}", "check the disk that holds it (full, read-only or failing?)")
+    return StateDatabaseError(f"{where}: {text}")
+
+
+# What libpq says, as the one line a site owner can act on: (words in the message, reason, hint).
+_PG_REASONS = (
+    ("password authentication failed", "password authentication failed",
+     "set DIGEST_STATE_PASSWORD to the role's password (or put it in ~/.pgpass or a service file)"),
+    ("no password supplied", "the server asks for a password and none was given",
+     "set DIGEST_STATE_PASSWORD (or put the password in ~/.pgpass or a service file)"),
+    ('database "', "", "create it (`createdb`), or fix the database name in `state:`"),
+    ('role "', "", "create the role on the server, or fix the user name in `state:`"),
+    ("connection refused", "connection refused",
+     "is PostgreSQL running and listening on that host and port? (listen_addresses, port)"),
+    ("timeout expired", "no answer before the timeout", "check the host name, the network and the firewall"),
+    ("could not translate host name", "unknown host name", "check the host name in `state:`"),
+    ("no pg_hba.conf entry", "the server's pg_hba.conf does not let this host and role in",
+     "add a line for this host to pg_hba.conf on the server"),
+    ("the database system is starting up", "the server is starting up", "try again in a moment"),
+    ("the database system is shutting down", "the server is shutting down", "try again once it is back"),
+)
+_LOST_STATES = ("57P01", "57P02", "57P03")  # admin shutdown, crash shutdown, cannot connect now
+_RETRYABLE = ("connection refused", "the database system is starting up", "the database system is shutting down",
+              "timeout expired")
+
+
+def pg_error(exc: Exception, where: str, password: str | None = None) -> StateDatabaseError:
+    """One line for a PostgreSQL (psycopg) failure: `where`, then the reason; never the password.
+
+    Read from the message and its SQLSTATE only, so that nothing here imports psycopg.
+    """
+    text = " ".join(str(exc).split())
+    if password:
+        text = text.replace(password, "***")
+    low = text.lower()
+    for words, reason, hint in _PG_REASONS:
+        if not reason:  # 'database "x" does not exist', 'role "x" does not exist': libpq's words name it
+            match = re.search(words + r'[^"]*" does not exist', text)
+            if match is None:
+                continue
+            reason = match.group(0)
+        if words in low:
+            cls = StateUnreachableError if words in _RETRYABLE else StateDatabaseError
+            return cls(f"{where}: {reason}", hint)
+    state = getattr(exc, "sqlstate", None)
+    operational = any(c.__name__ == "OperationalError" for c in type(exc).__mro__)
+    if operational and (state is None or state.startswith("08") or state in _LOST_STATES):
+        return StateUnreachableError(f"{where}: the connection was lost ({text})", "try again")
     return StateDatabaseError(f"{where}: {text}")

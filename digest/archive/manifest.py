@@ -253,7 +253,7 @@ def record_send(settings: Settings, issue_id: str, when: datetime) -> None:
         data["sent"] = {
             "first_started": (earlier.get("first_started") if isinstance(earlier, dict) else None) or now,
             "last_started": now,
-            "state": str(settings.state_path.resolve()),
+            "state": settings.state_where,
         }
         write_manifest(path, data)
     except FileNotFoundError:

@@ -55,7 +55,7 @@ def list_command(settings: Settings, limit: int) -> None:
     complained readers (from a fetch, or from a 5.1.x refusal at send time)."""
     from digest.pipeline.bounces import list_bounces  # lazy: see fetch_command
 
-    listing = list_bounces(settings.state_path, clock=time.time, limit=limit)
+    listing = list_bounces(settings, clock=time.time, limit=limit)
     click.echo(f"Filed (not mapped to a reader, or not a report): {len(listing.filed)}")
     for row in listing.filed:
         subject = f" [{row['subject']}]" if row["subject"] else ""
@@ -78,7 +78,7 @@ def forget_command(settings: Settings, address: str) -> None:
     """Undo a false bounce or complaint: ADDRESS is confirmed again and mailed by the next send."""
     from digest.pipeline.bounces import forget_bounce  # lazy: see fetch_command
 
-    outcome, was = forget_bounce(settings.state_path, address, clock=time.time)
+    outcome, was = forget_bounce(settings, address, clock=time.time)
     if outcome == "unknown":
         raise DigestError(f"{address}: not on the subscriber list", hint="`digest bounces list` shows who is marked")
     if outcome != "confirmed":

@@ -25,9 +25,10 @@ from digest.cli.schedule import schedule_command
 from digest.cli.send import send_command, status_command
 from digest.cli.serve import serve_command
 from digest.cli.site import check_command, init_command
+from digest.cli.state import state_group
 from digest.cli.subscribers import subscribers_group
 from digest.config import Settings
-from digest.errors import DigestError, db_error, os_error
+from digest.errors import DigestError, db_error, os_error, pg_error
 
 log = logging.getLogger("digest")
 MAX_REASONS = 20  # skipped files listed one by one; the rest are counted
@@ -43,7 +44,9 @@ class DigestGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (DigestError, OSError, sqlite3.Error) as exc:
+        except Exception as exc:
+            if not isinstance(exc, (DigestError, OSError, sqlite3.Error)) and not _is_psycopg_error(exc):
+                raise
             if ctx.obj and ctx.obj.get("verbose"):
                 raise
             if isinstance(exc, OSError) and exc.errno == errno.EPIPE:
@@ -55,12 +58,22 @@ class DigestGroup(click.Group):
             ctx.exit(error.exit_code)
 
 
+def _is_psycopg_error(exc: BaseException) -> bool:
+    """A PostgreSQL state's error (psycopg is loaded only with one: nothing to import otherwise)."""
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(exc, psycopg.Error)
+
+
 def as_digest_error(exc: BaseException, where: dict[str, Any]) -> DigestError:
-    """The one-line error for `exc`. `where` holds the command's state_path and out_dir (see
-    pass_settings_keys): an SQLite error is about the state database, and an OS error that
-    names no file happened in one of those folders."""
+    """The one-line error for `exc`. `where` holds the command's state_path (the local SQLite file:
+    the state file, or the caches' beside a PostgreSQL state), state_where and out_dir (see
+    pass_settings_keys): an SQLite error is about that file, a psycopg one about the PostgreSQL
+    state, and an OS error that names no file happened in one of those folders."""
     if isinstance(exc, DigestError):
         return exc
+    if _is_psycopg_error(exc):
+        assert isinstance(exc, Exception)
+        return pg_error(exc, str(where.get("state_where") or "the PostgreSQL state"))
     state_path = where.get("state_path")
     if isinstance(exc, sqlite3.Error):
         return db_error(exc, state_path)
@@ -218,6 +231,7 @@ cli.add_command(check_command, "check")
 cli.add_command(subscribers_group, "subscribers")
 cli.add_command(serve_command, "serve")
 cli.add_command(bounces_group, "bounces")
+cli.add_command(state_group, "state")
 
 
 def main() -> None:

@@ -13,12 +13,13 @@ from typing import Any
 
 import click
 
-from digest.config import Settings, load_settings
+from digest.config import STATE_URL_SCHEMES, Settings, load_settings
 
 CONFIG_HELP = "Settings file (default: ./config.yaml; built-in defaults when it is absent)."
 CONTENT_HELP = "Content folder of Markdown articles (overrides `content` in the config)."
 OUT_HELP = "Folder where built issues are written and read (overrides `out`)."
-STATE_HELP = "State database: what was built, carried and sent (overrides `state`)."
+STATE_HELP = ("State: a SQLite file, or postgresql://user@host:5432/db (password in DIGEST_STATE_PASSWORD);"
+              " what was built, carried and sent (overrides `state`).")
 
 
 def config_options(*, content: bool = True, out: bool = True, state: bool = True) -> Callable[[Any], Any]:
@@ -51,7 +52,9 @@ def settings_from_flags(
     def absolute(p: str | None) -> str | None:
         return os.path.abspath(p) if p else None
 
-    overrides = {"content": absolute(content_dir), "out": absolute(out_dir), "state": absolute(state_path), **more}
+    is_url = bool(state_path and state_path.strip().lower().startswith(STATE_URL_SCHEMES))
+    state = state_path if is_url else absolute(state_path)
+    overrides = {"content": absolute(content_dir), "out": absolute(out_dir), "state": state, **more}
     return load_settings(config_path, overrides=overrides)
 
 
@@ -65,7 +68,8 @@ def pass_settings_keys(func: Callable[..., Any]) -> Callable[..., Any]:
         ctx = click.get_current_context(silent=True)
         if ctx is not None and isinstance(ctx.obj, dict):
             # Where an OS or SQLite error at the CLI happened, when it does not say (cli.as_digest_error).
-            ctx.obj.update(state_path=settings.state_path, out_dir=settings.out_dir)
+            # state_path: the local SQLite file (the state file, or the caches' beside a PostgreSQL state).
+            ctx.obj.update(state_path=settings.cache_path, state_where=settings.state_where, out_dir=settings.out_dir)
         return func(*args, settings=settings, **kwargs)
 
     return wrapper

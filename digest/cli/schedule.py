@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 from datetime import datetime, timezone
 
@@ -36,10 +37,15 @@ log = logging.getLogger("digest.schedule.runner")
     help="Go on although the state file is missing, empty or lacks sends that the issues' manifests record"
     " (digest refuses otherwise): articles and readers may get an issue again.",
 )
+@click.option(
+    "--host-name", metavar="NAME", hidden=True,
+    help="This host's name in the ledger's ticks (default: the system's host name); for tests.",
+)
 @config_options()
 @pass_settings_keys
 def schedule_command(
-    settings: Settings, run_once: bool, at: str | None, force: bool, show_next: int | None, state_reset: bool
+    settings: Settings, run_once: bool, at: str | None, force: bool, show_next: int | None, state_reset: bool,
+    host_name: str | None,
 ) -> None:
     """Build (and, with schedule.action: send, send) the issue on the cron in config.yaml.
 
@@ -69,6 +75,7 @@ def schedule_command(
     def send_progress(issue_id: str, total: int) -> SendProgress:
         return SendProgress(issue_id, total, enabled=None)
 
+    host = host_name or socket.gethostname()
     tz = settings.tz
     now = parse_instant(at, tz) if at else datetime.now(timezone.utc).astimezone(tz)
     if show_next:
@@ -88,17 +95,18 @@ def schedule_command(
         with stop_on_signals(stop_event):
             run_forever(
                 settings, stop_event=stop_event, progress=track, send_progress=send_progress, env=os.environ,
-                state_reset=state_reset,
+                state_reset=state_reset, host=host,
             )
         return
     try:
-        with schedule_lock(settings.state_path), stop_on_signals(stop_event):
+        with schedule_lock(settings, host=host), stop_on_signals(stop_event):
             outcome = run_tick(
                 settings, now, force=force, stop_event=stop_event, progress=track, send_progress=send_progress,
-                env=os.environ, state_reset=state_reset,
+                env=os.environ, state_reset=state_reset, host=host,
             )
     except AnotherRunHoldsTheLock:
-        click.echo(lock_busy_line(settings), err=True)  # not a failure: the other run does the work
+        # Not a failure: the other run does the work. Recorded in the ledger, and said on stderr.
+        click.echo(lock_busy_line(settings, now, host=host), err=True)
         return
     for done in outcome.all():  # earlier unfinished ticks this run took up, then its own
         click.echo(done.line())

@@ -164,8 +164,8 @@ def status_command(settings: Settings, issue: str | None, show_all: bool) -> Non
     """What the outbox recorded: for ISSUE, its counts and every recipient not sent; else the recent issues."""
     from digest.pipeline import send as send_pipeline
 
-    path = settings.state_path
-    if not path.exists():
+    if settings.state_url is None and not settings.state_path.exists():  # reading would create it
+        path = settings.state_path
         if issue:
             click.echo(f"issue {issue}: nothing recorded (sent: 0) — no state database at {path}")
         else:

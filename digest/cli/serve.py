@@ -103,7 +103,7 @@ def serve_command(
     flags = {"config_path": config_path, "state_path": state_path}
     settings = settings_from_flags(**flags)
     if isinstance(ctx.obj, dict):  # where an SQLite error happened, for cli.as_digest_error
-        ctx.obj.update(state_path=settings.state_path, out_dir=settings.out_dir)
+        ctx.obj.update(state_path=None if settings.state_url else settings.state_path, out_dir=settings.out_dir)
     host, port = parse_listen(listen)
     app = build_app(settings, os.environ)  # refuses a bad secret before listening, in every case
     where = listen if port is not None else host
@@ -120,5 +120,12 @@ def serve_command(
     if workers == 1:
         uvicorn.run(app, **options)  # type: ignore[arg-type]
         return
-    os.environ[WORKER_ENV] = json.dumps({k: os.path.abspath(v) if v else None for k, v in flags.items()})
+    os.environ[WORKER_ENV] = json.dumps({k: _absolute(v) for k, v in flags.items()})
     uvicorn.run("digest.cli.serve:worker_app", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+
+
+def _absolute(value: str | None) -> str | None:
+    """A flag's path made absolute for the workers (which may start elsewhere); a postgresql:// URL as it is."""
+    if not value or value.strip().lower().startswith(("postgresql://", "postgres://")):
+        return value
+    return os.path.abspath(value)

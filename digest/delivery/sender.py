@@ -58,6 +58,10 @@ class RenderFn(Protocol):
     ) -> RenderedEmail: ...
 
 
+class _TakenBack(Exception):
+    """The claimed row is no longer this worker's (outbox.mark_data answered None): do not send."""
+
+
 class _Run:
     """One send in progress: shared by its worker threads."""
 
@@ -65,9 +69,15 @@ class _Run:
         self, settings: Settings, issue_id: str, run_id: str, factories: dict[tuple[TopicKey, bool], MessageFactory],
         make_backend: Callable[[], Backend], open_outbox: OpenOutbox, clock: Clock, stop: threading.Event,
         progress: SendProgress, limiter: RateLimiter, ids: Mapping[str, ReaderId] | None,
+        more: Callable[[tuple[TopicKey, bool]], MessageFactory] | None = None, reader_ids: ReaderIds | None = None,
     ) -> None:
         self.settings = settings
-        self.ids = ids
+        self.ids = dict(ids) if ids is not None else None
+        self.more = more  # renders a topic set no row of this run's enrolment had (another sender's row)
+        self.reader_ids = reader_ids
+        # smtp.rate for every sender together (a shared row, on PostgreSQL), else this process's limiter
+        self.interval = 1.0 / settings.smtp.rate if settings.smtp.rate > 0 else 0.0
+        self.pace_name = f"smtp {settings.smtp.host}:{settings.smtp.port} {settings.smtp.username or ''}"
         self.issue_id = issue_id
         self.run_id = run_id
         self.factories = factories
@@ -133,7 +143,7 @@ class _Run:
                 backend = holder[0] = self._connect(backend)
                 if backend is None:
                     return
-            if not self.limiter.wait(self.stop):
+            if not self._pace(outbox):
                 return
             item = outbox.claim(self.issue_id, self.run_id)
             if item is None:
@@ -149,14 +159,21 @@ class _Run:
 
             def mark_data(item: Claimed = item) -> Callable[[], None]:
                 nonlocal marked
+                wait = outbox.mark_data(item)
+                if wait is None:
+                    raise _TakenBack
                 marked = True
-                return outbox.mark_data(item)
+                return wait
 
             try:
-                factory = self.factories[(topic_key(item.topics), bool(item.name))]
-                reader = NO_ID if self.ids is None else self.ids[item.recipient]
+                factory, reader = self.lookup(item)
                 data = factory.build(item.address, item.name, token=reader.token)
                 outcome = backend.deliver(factory.mail_from(reader.sid), item.address, data, mark_data, dot_free=True)
+            except _TakenBack:
+                # Another sender recovered the row while this one's state connection was lost: it is
+                # theirs now, and the transaction was dropped before the message (nothing to record).
+                self.progress.note(f"{item.address}: taken back by another sender; not sent here")
+                continue
             except DurabilityError as exc:
                 outbox.release(item, exc.message)  # the final "." was never sent
                 raise
@@ -169,6 +186,33 @@ class _Run:
             self.record(outbox, item, outcome)
             if outcome.reconnect:
                 backend.close()
+
+    def _pace(self, outbox: OutboxPort) -> bool:
+        """Wait for this message's slot under smtp.rate; False if stopped meanwhile."""
+        delay = outbox.pace(self.pace_name, self.interval) if self.interval else None
+        if delay is None:
+            return self.limiter.wait(self.stop)
+        return not self.stop.wait(delay) if delay > 0 else not self.stop.is_set()
+
+    def lookup(self, item: Claimed) -> tuple[MessageFactory, ReaderId]:
+        """The message factory and reader id of a claimed row; one this run did not enrol (a row of another
+        sender's, on a shared outbox) is rendered and asked for here, once."""
+        key = (topic_key(item.topics), bool(item.name))
+        with self._lock:
+            factory = self.factories.get(key)
+            if factory is None:
+                if self.more is None:
+                    raise KeyError(key)
+                factory = self.factories[key] = self.more(key)
+            if self.ids is None:
+                return factory, NO_ID
+            reader = self.ids.get(item.recipient)
+            if reader is None and self.reader_ids is not None:
+                self.ids.update(self.reader_ids([item.address]))
+                reader = self.ids.get(item.recipient)
+            if reader is None:
+                raise KeyError(item.recipient)
+            return factory, reader
 
     def record(self, outbox: OutboxPort, item: Claimed, outcome: Outcome) -> None:
         if outcome.status == "sent":
@@ -248,7 +292,8 @@ def send_issue(
         todo = outbox.rows(issue.issue_id, ("pending", "deferred"), run_id)
         if todo:
             ids = reader_ids([row["address"] for row in todo]) if reader_ids is not None else None
-            factories = _render_all(settings, issue, who.issues, todo, render, now, report)
+            slots = Slots.fresh()  # unguessable per send: an article cannot hold them, so nothing in it is filled in
+            factories = _render_all(settings, issue, who.issues, todo, render, now, report, slots)
             first = single_backend or make_backend()
             try:
                 first.open()
@@ -260,6 +305,8 @@ def send_issue(
             run = _Run(
                 settings, issue.issue_id, run_id, factories, make_backend, open_outbox, clock, stop, shown,
                 RateLimiter(settings.smtp.rate, monotonic), ids,
+                more=lambda key: _render_one(settings, issue, who.issues, key, render, now, report, slots),
+                reader_ids=reader_ids,
             )
             try:
                 _run_workers(run, first, workers, stop)
@@ -268,7 +315,10 @@ def send_issue(
             report.sent_now = run.sent_now
             report.failed_now = run.failed_now
             report.error = "; ".join(dict.fromkeys(run.errors)) or None
-        report.fill_counts(outbox.counts(issue.issue_id, run_id), outbox.rows(issue.issue_id, NOT_DONE_STATES, run_id))
+        counts = outbox.counts(issue.issue_id, run_id)
+        report.fill_counts(counts, outbox.rows(issue.issue_id, NOT_DONE_STATES, run_id))
+        if counts.get("elsewhere"):
+            report.warnings.append(f"{counts['elsewhere']} messages are in flight in other senders of this issue")
     finally:
         outbox.close()
     report.stopped = stop.is_set()
@@ -278,25 +328,32 @@ def send_issue(
 
 def _render_all(
     settings: Settings, issue: Issue, issues: dict[TopicKey, Issue], todo: Sequence[Mapping[str, Any]],
-    render: RenderFn, now: datetime, report: SendReport,
+    render: RenderFn, now: datetime, report: SendReport, slots: Slots,
 ) -> dict[tuple[TopicKey, bool], MessageFactory]:
     """One render per (topic set, named or not) still to send: not one per recipient."""
-    slots = Slots.fresh()  # unguessable per send: an article cannot hold them, so nothing in it is filled in
     wanted: set[tuple[TopicKey, bool]] = set()
     for row in todo:
         topics = json.loads(row["topics"]) if row["topics"] is not None else None
         wanted.add((topic_key(topics), bool(row["name"])))
-    factories = {}
-    for key, named in sorted(wanted, key=lambda k: (k[0] is not None, sorted(k[0] or ()), k[1])):
-        rendered = render(
-            issues.get(key) or issue_for_topics(issue, key), settings,
-            unsubscribe_url=slots.unsubscribe, recipient_name=slots.name if named else None,
-        )
-        for warning in rendered.warnings:
-            if warning not in report.warnings:
-                report.warnings.append(warning)
-        factories[(key, named)] = MessageFactory(settings, issue.issue_id, rendered, date=now, slots=slots)
-    return factories
+    return {
+        want: _render_one(settings, issue, issues, want, render, now, report, slots)
+        for want in sorted(wanted, key=lambda k: (k[0] is not None, sorted(k[0] or ()), k[1]))
+    }
+
+
+def _render_one(
+    settings: Settings, issue: Issue, issues: dict[TopicKey, Issue], want: tuple[TopicKey, bool],
+    render: RenderFn, now: datetime, report: SendReport, slots: Slots,
+) -> MessageFactory:
+    key, named = want
+    rendered = render(
+        issues.get(key) or issue_for_topics(issue, key), settings,
+        unsubscribe_url=slots.unsubscribe, recipient_name=slots.name if named else None,
+    )
+    for warning in rendered.warnings:
+        if warning not in report.warnings:
+            report.warnings.append(warning)
+    return MessageFactory(settings, issue.issue_id, rendered, date=now, slots=slots)
 
 
 def _run_workers(run: _Run, first: Backend, workers: int, stop: threading.Event) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from digest.bounces.imap import PASSWORD_ENV, BounceMailbox
 from digest.bounces.parse import Report, parse_report, verp_token
@@ -28,7 +27,8 @@ from digest.config import Settings
 from digest.delivery.message import message_id
 from digest.errors import DigestError
 from digest.state.bounce_log import FILED, BounceLog, LogEntry, mailed, seen_key
-from digest.state.locks import AnotherRunHoldsTheLock, exclusive_lock
+from digest.state.engine import open_state
+from digest.state.locks import AnotherRunHoldsTheLock, ledger_lock
 from digest.state.outbox import Outbox
 from digest.state.outbox_schema import STATES
 from digest.state.subscribers import Subscriber, SubscriberStore
@@ -163,12 +163,13 @@ def _apply(report: Report, readers: _Readers, store: SubscriberStore, summary: B
 def fetch_bounces(settings: Settings, *, password: str | None, clock: Clock) -> BounceSummary:
     """Read every unseen message of the bounce mailbox, mark the readers, file the rest; one at a time."""
     summary = BounceSummary()
-    path = settings.state_path
     try:
-        with exclusive_lock(path.with_name(path.name + ".bounces.lock")), \
+        # One fetch at a time over the ledger, whatever host it runs on (a file lock beside a SQLite
+        # state, an advisory lock on a PostgreSQL one).
+        with ledger_lock(settings, "bounces"), \
                 BounceMailbox(settings.bounces, password) as box, \
-                SubscriberStore.open(path, clock=clock) as store, \
-                BounceLog.open(path, clock=clock) as log:
+                SubscriberStore.open(settings, clock=clock) as store, \
+                BounceLog(open_state(settings), clock=clock) as log:
             readers = _Readers(store, log, settings.smtp.return_path, clock)
             for uid in box.unseen():
                 raw = box.fetch(uid)
@@ -185,14 +186,15 @@ def fetch_bounces(settings: Settings, *, password: str | None, clock: Clock) -> 
                 box.mark_seen(uid)  # only now: a crash before this reads it again, and finds it recorded
     except AnotherRunHoldsTheLock:
         raise DigestError(
-            f"another `digest bounces fetch` is reading the bounce mailbox for {path}", hint="wait for it to finish"
+            f"another `digest bounces fetch` is reading the bounce mailbox for {settings.state_where}",
+            hint="wait for it to finish",
         ) from None
     return summary
 
 
-def list_bounces(state_path: Path, *, clock: Clock, limit: int = 50) -> BounceListing:
+def list_bounces(settings: Settings, *, clock: Clock, limit: int = 50) -> BounceListing:
     """What was filed (could not be mapped or parsed), and the readers marked bounced or complained."""
-    with BounceLog.open(state_path, clock=clock) as log, SubscriberStore.open(state_path, clock=clock) as store:
+    with BounceLog(open_state(settings), clock=clock) as log, SubscriberStore.open(settings, clock=clock) as store:
         filed = log.entries(FILED, limit=limit)
         counts = log.counts()
         blocked = sorted(store.all("bounced") + store.all("complained"), key=lambda s: s.updated_at, reverse=True)
@@ -204,9 +206,9 @@ def _last_detail(events: list[dict[str, object]]) -> str:
     return str(events[-1].get("detail") or "") if events else ""
 
 
-def forget_bounce(state_path: Path, address: str, *, clock: Clock) -> tuple[str, str | None]:
+def forget_bounce(settings: Settings, address: str, *, clock: Clock) -> tuple[str, str | None]:
     """Undo a false bounce or complaint: ("confirmed", what it was), ("unknown", None), or ("kept", its state)
     when the address is neither bounced nor complained (the store decides, under its write lock)."""
-    with SubscriberStore.open(state_path, clock=clock) as store:
+    with SubscriberStore.open(settings, clock=clock) as store:
         before = store.get(address)
         return store.forget_bounce(address), before.state if before else None

@@ -439,7 +439,7 @@ def render(result: BuildResult, settings: Settings) -> RenderedEmail:
     key = render_cache.cache_key(
         result.issue, render_reads(settings), template_folders(settings), RENDER_MODULES, settings.tz
     )
-    rendered = render_cache.load(settings.state_path, key)
+    rendered = render_cache.load(settings.cache_path, key)
     if rendered is None:
         # Lazy, like every load of the renderer here: Jinja2, MJML, css-inline and Babel cost a build
         # 35-45 ms of imports (python -X importtime) that one whose issue and archive come from the
@@ -447,7 +447,7 @@ def render(result: BuildResult, settings: Settings) -> RenderedEmail:
         from digest.render.issue import render_issue  # noqa: PLC0415
 
         rendered = render_issue(result.issue, settings)
-        render_cache.store(settings.state_path, key, rendered)
+        render_cache.store(settings.cache_path, key, rendered)
     result.rendered = rendered
     result.issue = issue_as_rendered(result.issue, rendered)
     return rendered
@@ -494,14 +494,14 @@ def refresh_archive(out_dir: Path, settings: Settings) -> None:
         [_file_stamp(path) for path in manifests], render_reads(settings), template_folders(settings), RENDER_MODULES
     )
     pages = (out_dir / INDEX_FILE, out_dir / FEED_FILE)
-    if render_cache.archive_written(settings.state_path, key) == render_cache.pages_digest(_read_pages(pages)):
+    if render_cache.archive_written(settings.cache_path, key) == render_cache.pages_digest(_read_pages(pages)):
         return
     from digest.render.archive_feed import archive_entries, atom_feed  # noqa: PLC0415 - lazy: see render()
     from digest.render.archive_page import render_index  # noqa: PLC0415
 
     entries = archive_entries(read_manifests(out_dir), settings)
     write_archive(out_dir, render_index(entries, settings), atom_feed(entries, settings))
-    render_cache.note_archive(settings.state_path, key, render_cache.pages_digest(_read_pages(pages)))
+    render_cache.note_archive(settings.cache_path, key, render_cache.pages_digest(_read_pages(pages)))
 
 
 def _file_stamp(path: Path) -> tuple[str, int, int]:

@@ -34,7 +34,7 @@ from digest.pipeline.audience import recipients_for_schedule as recipients_for_s
 from digest.pipeline.subscribers import open_store
 from digest.render.issue import render_issue
 from digest.state.continuity import check_state_continuity
-from digest.state.db import connect
+from digest.state.engine import open_state
 from digest.state.locks import AnotherRunHoldsTheLock, exclusive_lock, send_lock_path
 from digest.state.outbox import IssueSummary, Outbox, outbox_summary
 from digest.state.schedule import ScheduleState, send_progress
@@ -85,8 +85,8 @@ def send_issue(
     if dry_run:
         states: dict[str, tuple[str, int]] = {}
         blocked: dict[str, str] = {}
-        if settings.state_path.exists():
-            outbox = Outbox.open(settings.state_path, clock=clock)
+        if settings.state_url is not None or settings.state_path.exists():
+            outbox = Outbox.open(settings, clock=clock)
             try:
                 states = outbox.states(issue.issue_id)
             finally:
@@ -107,12 +107,11 @@ def send_issue(
         make_backend = lambda: backend  # noqa: E731
     else:
         make_backend = backend
-    path = settings.state_path
     when = now or datetime.fromtimestamp(clock(), timezone.utc)
-    with _issue_lock(path, issue.issue_id), open_store(settings, clock=clock) as store:
+    with _issue_lock(settings, issue.issue_id), open_store(settings, clock=clock) as store:
         report = sender.send_issue(
             settings, issue, recipients,
-            open_outbox=lambda: Outbox.open(path, clock=clock, fsync=fsync),
+            open_outbox=lambda: Outbox.open(settings, clock=clock, fsync=fsync),
             render=render or render_issue, make_backend=make_backend, single_backend=single,
             now=when, clock=clock, monotonic=time.monotonic,
             progress=progress or quiet_progress,
@@ -168,9 +167,14 @@ def send_test_copy(
 
 
 @contextmanager
-def _issue_lock(state_path: Path, issue_id: str) -> Iterator[None]:
-    """One `digest send` per issue at a time: a second would take the first's rows in flight for ambiguous."""
-    lock = send_lock_path(state_path, issue_id)
+def _issue_lock(settings: Settings, issue_id: str) -> Iterator[None]:
+    """SQLite: one `digest send` per issue at a time (a second would take the first's rows in flight for
+    ambiguous). PostgreSQL: none; several senders share the issue, each worker's rows in flight under
+    its own advisory lock (state/outbox.py)."""
+    if settings.state_url is not None:
+        yield
+        return
+    lock = send_lock_path(settings.state_path, issue_id)
     try:
         held = exclusive_lock(lock)
         held.__enter__()
@@ -234,7 +238,7 @@ def send_status(settings: Settings, issue_id: str | None, *, clock: Clock = time
     """Read what the state database recorded (the caller checks it exists: reading creates it)."""
     status = SendStatus()
     if not issue_id:
-        with ScheduleState(settings.state_path, clock=clock) as state:
+        with ScheduleState(open_state(settings), clock=clock) as state:
             status.ticks = state.recent(10)
             # An unfinished or given-up send: how far it got, read now from the outbox.
             status.tick_progress = {
@@ -242,7 +246,7 @@ def send_status(settings: Settings, issue_id: str | None, *, clock: Clock = time
                 if t["issue_id"]
                 and (t["outcome"] in ("unfinished", "gave-up") or str(t["outcome"]).startswith("failed-at"))
             }
-    conn = connect(settings.state_path)
+    conn = open_state(settings)
     try:
         status.summaries = outbox_summary(conn, issue_id)
         if issue_id:

@@ -23,9 +23,8 @@ Clock = Callable[[], float]  # unix seconds
 
 
 def open_store(settings: Settings, *, clock: Clock) -> SubscriberStore:
-    """The subscriber store in the settings' state database (a context manager: close it)."""
-    return SubscriberStore.open(settings.state_path, clock=clock,
-                                rate_per_address=settings.subscribe.rate_per_address)
+    """The subscriber store in the settings' ledger, a SQLite file or PostgreSQL (a context manager: close it)."""
+    return SubscriberStore.open(settings, clock=clock, rate_per_address=settings.subscribe.rate_per_address)
 
 
 def list_subscribers(settings: Settings, state: str | None, *, clock: Clock) -> list[Subscriber]:

@@ -8,6 +8,12 @@ With `action: send` a tick is done when its send is. It is recorded `unfinished`
 with its issue and carried articles, and `sent` only once nothing is left to do; a dead
 server or a killed process leaves it unfinished, and every later run takes it up first,
 until it is sent or, past tick + `max_lateness_hours`, `gave-up` (a failure the heartbeat reports).
+
+One scheduler runs at a time over one ledger, whatever host it is on (`schedule_lock`: the file
+lock beside a SQLite state; an advisory lock on a PostgreSQL one, shared by several hosts). Each
+run is given its host's name (the CLI reads it); the ticks it records carry it. A scheduler that
+finds the lock held, or its tick already recorded by another host, records that the tick was
+taken (schedule_taken), logs `tick … taken by HOST`, and builds and sends nothing.
 """
 
 from __future__ import annotations
@@ -22,8 +28,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
+import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from digest import pipeline
@@ -36,8 +42,9 @@ from digest.pipeline import Track
 from digest.pipeline import bounces as bounces_pipeline
 from digest.pipeline import send as send_pipeline
 from digest.schedule.ticks import last_tick, normalise, wall_key
+from digest.state.engine import open_state
 from digest.state.locks import AnotherRunHoldsTheLock as AnotherRunHoldsTheLock  # raised by schedule_lock
-from digest.state.locks import exclusive_lock, schedule_lock_path
+from digest.state.locks import ledger_lock, lock_holder, schedule_lock_path
 from digest.state.schedule import ScheduleState, send_progress
 
 log = logging.getLogger("digest.schedule.runner")
@@ -49,6 +56,9 @@ DONE_OUTCOMES = ("sent", "written", "skipped-empty", GAVE_UP)
 # (60 s by default), doubling up to RESUME_MAX_SECONDS: a dead server is not polled every second.
 RESUME_FACTOR = 30.0
 RESUME_MAX_SECONDS = 1800.0
+ALREADY_DONE = "already-done"
+# What a step of a run may raise that is reported as one line (the ledger's errors on either engine).
+RUN_ERRORS = (DigestError, sqlite3.Error, psycopg.Error, OSError)
 
 
 def is_failure(outcome: str) -> bool:
@@ -56,15 +66,31 @@ def is_failure(outcome: str) -> bool:
     return outcome in (UNFINISHED, GAVE_UP) or outcome.startswith("failed")
 
 
-def lock_busy_line(settings: Settings) -> str:
-    """What a second scheduler says when it leaves: not a failure (exit status 0)."""
-    return f"another digest scheduler holds the lock on {settings.state_path}; nothing to do"
+def lock_busy_line(settings: Settings, at: datetime | None = None, *, host: str = "") -> str:
+    """What a second scheduler says when it leaves: not a failure (exit status 0). With `at`, it
+    records that the tick at or before `at` was taken, and by whom (the host holding the lock)."""
+    where = settings.state_where
+    if at is None:
+        return f"another digest scheduler holds the lock on {where}; nothing to do"
+    trigger = cron_trigger(settings.schedule.cron, settings.tz)
+    raw_tick = last_tick(trigger, at)
+    lock_file = schedule_lock_path(settings.state_path) if settings.state_url is None else None
+    runner = lock_holder(settings, "schedule", lock_file)
+    with ScheduleState(open_state(settings), clock=time.time, host=host) as state:
+        if raw_tick is not None:
+            state.record_taken(wall_key(raw_tick), runner)
+    by = runner or "another digest scheduler"
+    if raw_tick is None:
+        return f"{by} holds the schedule's lock on {where}; nothing to do"
+    return f"tick {wall_key(raw_tick)} taken by {by} (it holds the schedule's lock on {where}); nothing to do"
 
 
 @contextmanager
-def schedule_lock(state_path: Path) -> Iterator[None]:
-    """One scheduler (or --run-once) at a time per state database; AnotherRunHoldsTheLock for the other one."""
-    with exclusive_lock(schedule_lock_path(state_path), write_pid=True):
+def schedule_lock(settings: Settings, *, host: str = "") -> Iterator[None]:
+    """One scheduler (or --run-once) at a time per ledger, over every host; AnotherRunHoldsTheLock for
+    the other one. The holder's `host` is noted in the ledger, for the one that finds it taken."""
+    lock_file = schedule_lock_path(settings.state_path) if settings.state_url is None else None
+    with ledger_lock(settings, "schedule", lock_file, write_pid=True, holder=host):
         yield
 
 
@@ -76,6 +102,7 @@ class _Run:
     progress: Track | None = None  # the build's progress bar
     send_progress: ProgressFactory | None = None
     env: Mapping[str, str] | None = None  # DIGEST_SMTP_PASSWORD, DIGEST_UNSUBSCRIBE_SECRET
+    host: str = ""  # this host's name: recorded on the ticks this run records
 
 
 def run_tick(
@@ -88,13 +115,15 @@ def run_tick(
     send_progress: ProgressFactory | None = None,
     env: Mapping[str, str] | None = None,
     state_reset: bool = False,
+    host: str = "",
 ) -> TickOutcome:
     """Do what the tick at or before `at` should do, if it has not been done; return its outcome.
 
     `env` holds the secrets a send needs (the CLI passes the environment); `send_progress`
-    makes what a send shows (None: nothing).
+    makes what a send shows (None: nothing); `host` is this host's name (the CLI's: the system's).
+    Call it under `schedule_lock`.
     """
-    run = _Run(stop_event, progress, send_progress, env)
+    run = _Run(stop_event, progress, send_progress, env, host)
     tz = settings.tz
     trigger = cron_trigger(settings.schedule.cron, tz)
     raw_tick = last_tick(trigger, at)
@@ -105,7 +134,7 @@ def run_tick(
     # Before the state file is opened (which would create it): one that was deleted or emptied
     # beside manifests recording sends would build and send those articles again.
     send_pipeline.check_state(settings, state_reset=state_reset, now=datetime.now(timezone.utc))
-    with ScheduleState(settings.state_path, clock=time.time) as state:
+    with ScheduleState(open_state(settings), clock=time.time, host=host) as state:
         # An unfinished send is part of its tick: finish it (or give it up) before anything new.
         resumed = _resume_unfinished(settings, state, at, run, force=force)
         for earlier in resumed:
@@ -117,10 +146,16 @@ def run_tick(
             _finish(settings, mine)
             return mine
         prior = state.tick_outcome(key)
-        if prior is not None and (prior in DONE_OUTCOMES or prior == UNFINISHED or prior.startswith("failed-at")):
-            return TickOutcome(tick, "already-done", detail=f"tick {key} was already {prior}", key=key, resumed=resumed)
-        if prior == "refused-late" and not force:
-            return TickOutcome(tick, "already-done", detail=f"tick {key} was refused as late", key=key, resumed=resumed)
+        done = prior is not None and (prior in DONE_OUTCOMES or prior == UNFINISHED or prior.startswith("failed-at"))
+        if done or (prior == "refused-late" and not force):
+            was = "refused as late" if prior == "refused-late" else prior
+            other = state.tick_host(key)
+            if other and other != host:  # another host ran it: say so, and keep that we found it taken
+                state.record_taken(key, other)
+                log.info("tick %s taken by %s (%s); nothing to do", key, other, was)
+                return TickOutcome(tick, ALREADY_DONE, detail=f"tick {key} taken by {other}: {was}", key=key,
+                                   resumed=resumed)
+            return TickOutcome(tick, ALREADY_DONE, detail=f"tick {key} was already {was}", key=key, resumed=resumed)
         lateness = at - tick
         if lateness > timedelta(hours=settings.schedule.max_lateness_hours) and not force:
             outcome = TickOutcome(tick, "refused-late", detail=f"{lateness} after the tick; articles wait", key=key)
@@ -136,12 +171,12 @@ def run_tick(
 
 def resume_unfinished(
     settings: Settings, at: datetime, *, stop_event: threading.Event | None = None,
-    send_progress: ProgressFactory | None = None, env: Mapping[str, str] | None = None,
+    send_progress: ProgressFactory | None = None, env: Mapping[str, str] | None = None, host: str = "",
 ) -> list[TickOutcome]:
     """Take up every unfinished send (or give it up past its deadline) without firing a tick: the
     foreground scheduler's retry between ticks. Call it under `schedule_lock`."""
-    run = _Run(stop_event, None, send_progress, env)
-    with ScheduleState(settings.state_path, clock=time.time) as state:
+    run = _Run(stop_event, None, send_progress, env, host)
+    with ScheduleState(open_state(settings), clock=time.time, host=host) as state:
         outcomes = _resume_unfinished(settings, state, at, run, force=False)
     for outcome in outcomes:
         _finish(settings, outcome)
@@ -225,7 +260,7 @@ def _fetch_bounces(settings: Settings, run: _Run) -> None:
         summary = bounces_pipeline.fetch_bounces(
             settings, password=bounces_pipeline.imap_password(run.env or {}), clock=time.time
         )
-    except (DigestError, OSError, sqlite3.Error) as exc:
+    except RUN_ERRORS as exc:
         log.warning("bounces not fetched before the send (the send goes on): %s", exc)
         return
     log.info(summary.line())
@@ -266,7 +301,7 @@ def _resume_unfinished(
 
 def unfinished_deadline(settings: Settings) -> datetime | None:
     """When the oldest unfinished send is given up (its tick + max_lateness); None when none is unfinished."""
-    with ScheduleState(settings.state_path, clock=time.time) as state:
+    with ScheduleState(open_state(settings), clock=time.time) as state:
         rows = state.unfinished_sends()
     if not rows:
         return None
@@ -325,6 +360,7 @@ class _Retry:
 def run_forever(
     settings: Settings, *, stop_event: threading.Event, progress: Track | None = None,
     send_progress: ProgressFactory | None = None, env: Mapping[str, str] | None = None, state_reset: bool = False,
+    host: str = "",
 ) -> None:
     """Foreground scheduler: catch up once at start, then fire on the cron until stopped; between
     ticks, take up an unfinished send again with back-off until it is sent or given up."""
@@ -334,27 +370,30 @@ def run_forever(
     def now() -> datetime:
         return datetime.now(timezone.utc).astimezone(settings.tz)
 
-    def guarded(action: Callable[[], list[TickOutcome]]) -> None:
+    def guarded(action: Callable[[], list[TickOutcome]], *, tick: bool) -> None:
         with busy:
             try:
-                with schedule_lock(settings.state_path):
+                with schedule_lock(settings, host=host):
                     outcomes = action()
                 for outcome in outcomes:
                     log_outcome(outcome)
             except AnotherRunHoldsTheLock:
-                log.warning(lock_busy_line(settings))
-            except (DigestError, sqlite3.Error, OSError) as exc:
+                try:
+                    log.warning(lock_busy_line(settings, now() if tick else None, host=host))
+                except RUN_ERRORS as exc:
+                    log.warning("%s (%s)", lock_busy_line(settings), exc)
+            except RUN_ERRORS as exc:
                 log.error("tick failed: %s", exc)
             try:
                 retry.plan()
-            except (DigestError, sqlite3.Error, OSError) as exc:
+            except RUN_ERRORS as exc:
                 log.error("cannot read the schedule's state: %s", exc)
 
     def job() -> None:
         guarded(lambda: run_tick(
             settings, now(), stop_event=stop_event, progress=progress, send_progress=send_progress, env=env,
-            state_reset=state_reset,
-        ).all())
+            state_reset=state_reset, host=host,
+        ).all(), tick=True)
 
     trigger = cron_trigger(settings.schedule.cron, settings.tz)
     scheduler = BackgroundScheduler(timezone=settings.tz)
@@ -372,7 +411,7 @@ def run_forever(
             due = retry.due
             if due is not None and time.monotonic() >= due:
                 guarded(lambda: resume_unfinished(
-                    settings, now(), stop_event=stop_event, send_progress=send_progress, env=env,
-                ))
+                    settings, now(), stop_event=stop_event, send_progress=send_progress, env=env, host=host,
+                ), tick=False)
     finally:
         scheduler.shutdown(wait=True)

@@ -9,22 +9,20 @@
   no reader digest knows) or `unparsed` (neither a delivery-status nor an abuse report), with
   the reason. `digest bounces list` shows them.
 
-Both are written in one transaction per message.
+Both are written in one transaction per message, in the ledger (a SQLite file or PostgreSQL:
+engine.py); the pipeline opens the connection and hands it over (`BounceLog(conn, clock=…)`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from digest.state.db import connect
-from digest.state.outbox_schema import create_schema as create_outbox_schema
+from digest.state.connection import StateConnection
 
 KINDS = ("hard", "rejected", "soft", "complaint", "unmapped", "unparsed")
 FILED = ("unmapped", "unparsed")  # what could not be used: for the owner to read
@@ -32,6 +30,7 @@ SCHEMA_VERSION = 1
 Clock = Callable[[], float]  # unix seconds
 
 _CHECK = ",".join(f"'{k}'" for k in KINDS)
+TABLES = ("bounce_meta", "bounce_seen", "bounce_log")  # for `digest state copy`
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS bounce_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS bounce_seen (
@@ -70,23 +69,20 @@ def seen_key(mailbox: str, uidvalidity: int, message_id: str | None, raw: bytes)
     return f"{mailbox}\0{uidvalidity}\0{ident}"
 
 
-class BounceLog:
-    """The two tables, through one connection; a context manager."""
+def create_schema(conn: StateConnection) -> None:
+    """The bounce tables (created when missing), with their version."""
+    with conn.transaction():
+        conn.script(SCHEMA)
+        conn.execute("INSERT INTO bounce_meta (key, value) VALUES ('version', ?) ON CONFLICT (key) DO NOTHING",
+                     (str(SCHEMA_VERSION),))
 
-    def __init__(self, conn: sqlite3.Connection, *, clock: Clock) -> None:
+
+class BounceLog:
+    """The two tables, through an open, migrated ledger connection (closed with it); a context manager."""
+
+    def __init__(self, conn: StateConnection, *, clock: Clock) -> None:
         self.conn = conn
         self.clock = clock
-        conn.executescript(SCHEMA)
-        conn.execute("INSERT OR IGNORE INTO bounce_meta (key, value) VALUES ('version', ?)", (str(SCHEMA_VERSION),))
-
-    @classmethod
-    def open(cls, path: Path, *, clock: Clock) -> BounceLog:
-        conn = connect(path)
-        try:
-            return cls(conn, clock=clock)
-        except sqlite3.Error:
-            conn.close()
-            raise
 
     def close(self) -> None:
         self.conn.close()
@@ -108,9 +104,11 @@ class BounceLog:
     def record(self, key: str, entries: Sequence[LogEntry], *, subject: str, message_id: str | None) -> bool:
         """Mark `key` handled and log its entries, in one transaction; False (nothing written) if it already was."""
         now = self._now()
-        with self.conn:
-            self.conn.execute("BEGIN IMMEDIATE")
-            if self.conn.execute("INSERT OR IGNORE INTO bounce_seen (key, at) VALUES (?, ?)", (key, now)).rowcount == 0:
+        with self.conn.transaction():
+            seen = self.conn.execute(
+                "INSERT INTO bounce_seen (key, at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", (key, now)
+            )
+            if seen.rowcount == 0:
                 return False
             self.conn.executemany(
                 "INSERT INTO bounce_log (at, kind, address, status, detail, subject, message_id, mapped_by)"
@@ -137,12 +135,11 @@ class BounceLog:
         return counts
 
 
-def mailed(conn: sqlite3.Connection) -> tuple[set[str], list[str]]:
+def mailed(conn: StateConnection) -> tuple[set[str], list[str]]:
     """From the outbox: every address digest has enrolled (lower-cased), and every issue id, newest first.
 
     A bounce naming an address in neither the subscriber list nor here is not one of digest's readers.
     """
-    create_outbox_schema(conn)
     keys = {r[0] for r in conn.execute("SELECT DISTINCT recipient FROM outbox")}
     issues = [r[0] for r in conn.execute("SELECT issue_id FROM outbox GROUP BY issue_id ORDER BY MAX(updated_at) DESC")]
     return keys, issues

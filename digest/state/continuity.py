@@ -1,6 +1,7 @@
-"""A state file that has lost its ledger beside manifests recording sends must not send again.
+"""A ledger that has lost its sends beside manifests recording them must not send again.
 
-Also: the pickled caches of an older digest are dropped unread, once.
+The ledger is the state file, or the PostgreSQL database `state:` names; both are read the same
+way. Also: the pickled caches of an older digest are dropped unread, once (in the cache file).
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from digest.errors import DigestError
+from digest.errors import DigestError, StateDatabaseError
+from digest.state.codec import CACHE_FORMAT
+from digest.state.connection import SqliteConnection, StateConnection
+from digest.state.engine import open_postgresql, open_state
+from digest.state.migrations import STATE_META, existing_tables
 
 if TYPE_CHECKING:
     from digest.config import Settings
-from digest.state.codec import CACHE_FORMAT
-from digest.state.db import connect
 
 log = logging.getLogger("digest")
 
@@ -29,10 +32,9 @@ _EPOCH = datetime.min.replace(tzinfo=timezone.utc)
 
 # Tables an older digest (before cache format 1) filled with pickles. Dropped unread, never loaded.
 CACHE_TABLES = ("scan_cache", "render_cache")
-_STATE_META = "CREATE TABLE IF NOT EXISTS state_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 
 
-def _meta(conn: sqlite3.Connection, key: str) -> str | None:
+def _meta(conn: sqlite3.Connection | StateConnection, key: str) -> str | None:
     try:
         row = conn.execute("SELECT value FROM state_meta WHERE key = ?", (key,)).fetchone()
     except sqlite3.OperationalError:  # no such table: a state file no digest with state_meta wrote to
@@ -59,7 +61,7 @@ def retire_old_caches(conn: sqlite3.Connection, path: Path) -> None:
             dropped = [t for t in CACHE_TABLES if t in tables]
             for table in dropped:
                 conn.execute(f"DROP TABLE {table}")
-            conn.execute(_STATE_META)
+            conn.execute(STATE_META)
             conn.execute(
                 "INSERT OR REPLACE INTO state_meta (key, value) VALUES ('cache_format', ?)", (str(CACHE_FORMAT),)
             )
@@ -84,7 +86,7 @@ LEDGER_TABLES = ("outbox", "schedule_ticks")  # what a send and the schedule rec
 
 @dataclass
 class Ledger:
-    """What a state file records of sends and ticks, read without writing to it."""
+    """What a ledger records of sends and ticks, read without writing to it."""
 
     exists: bool
     rows: int = 0  # outbox and schedule_ticks rows
@@ -92,8 +94,21 @@ class Ledger:
     reset_at: datetime | None = None  # when --state-reset last accepted this file as it was
 
 
-def read_ledger(path: Path) -> Ledger | None:
-    """The ledger of the state file at `path`; None when it cannot be read (the command reports that itself)."""
+def read_ledger(settings: Settings) -> Ledger | None:
+    """The ledger `settings.state` names; None when it cannot be read (the command reports that itself)."""
+    url = settings.state_url
+    if url is not None:
+        try:
+            conn = open_postgresql(url, password=settings.state_password)
+        except StateDatabaseError:
+            return None
+        try:
+            return _count_ledger(conn)
+        except Exception:  # noqa: BLE001  # any database error: the send's own open_state reports it
+            return None
+        finally:
+            conn.close()
+    path = settings.state_path
     try:
         if path.stat().st_size == 0:
             return Ledger(exists=True)
@@ -102,22 +117,24 @@ def read_ledger(path: Path) -> Ledger | None:
     except OSError:
         return None
     try:
-        conn = sqlite3.connect(str(path), timeout=30.0)  # plain: no WAL pragma, nothing written
-        try:
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            ledger = Ledger(exists=True)
-            if "outbox" in tables:
-                ledger.issues = {r[0] for r in conn.execute("SELECT DISTINCT issue_id FROM outbox")}
-                ledger.rows += conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
-            if "schedule_ticks" in tables:
-                ledger.rows += conn.execute("SELECT count(*) FROM schedule_ticks").fetchone()[0]
-            reset = _meta(conn, "state_reset_at")
-            ledger.reset_at = datetime.fromisoformat(reset) if reset else None
-            return ledger
-        finally:
-            conn.close()
+        # plain: no WAL pragma, nothing written
+        with SqliteConnection(sqlite3.connect(str(path), timeout=30.0), str(path)) as plain:
+            return _count_ledger(plain)
     except (sqlite3.Error, ValueError):
         return None
+
+
+def _count_ledger(conn: StateConnection) -> Ledger:
+    tables = existing_tables(conn)
+    ledger = Ledger(exists=True)
+    if "outbox" in tables:
+        ledger.issues = {r[0] for r in conn.execute("SELECT DISTINCT issue_id FROM outbox")}
+        ledger.rows += conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
+    if "schedule_ticks" in tables:
+        ledger.rows += conn.execute("SELECT count(*) FROM schedule_ticks").fetchone()[0]
+    reset = _meta(conn, "state_reset_at") if "state_meta" in tables else None
+    ledger.reset_at = datetime.fromisoformat(reset) if reset else None
+    return ledger
 
 
 def _started(sent: dict[str, Any]) -> datetime | None:
@@ -129,13 +146,13 @@ def _started(sent: dict[str, Any]) -> datetime | None:
 
 
 def lost_send(settings: Settings, ledger: Ledger, sent_records: SentRecords) -> tuple[Path, str, str] | None:
-    """(manifest, issue id, what the state file lacks) for the newest send the state file should know of and does not.
+    """(manifest, issue id, what the ledger lacks) for the newest send the ledger should know of and does not.
 
     A missing or empty state file (no outbox and no schedule rows) should know of every send a
     manifest records; one that has rows, of every send started with this very file. Sends from
     before a --state-reset of this file are not asked about again.
     """
-    own = str(settings.state_path.resolve())
+    own = settings.state_where
     for manifest, issue_id, sent in sorted(sent_records, key=lambda f: (_started(f[2]) or _EPOCH, f[1]), reverse=True):
         started = _started(sent)
         if started is None:  # not a record digest wrote
@@ -160,31 +177,29 @@ def check_state_continuity(
     state file as it is, once: the acceptance is kept in it, so later runs do not ask again.
     `sent_records` are the manifests' send records (archive.manifest.sent_records).
     """
-    path = settings.state_path
-    ledger = read_ledger(path)
+    ledger = read_ledger(settings)
     if ledger is None:
         return
     lost = lost_send(settings, ledger, sent_records)
     if lost is None:
         return
     manifest, issue_id, lack = lost
+    what = "state database" if settings.state_url else "state file"
+    where = settings.state_where
     if not state_reset:
         raise DigestError(
-            f"state file {path} {lack}, but {manifest} records that issue {issue_id} was sent: "
+            f"{what} {where} {lack}, but {manifest} records that issue {issue_id} was sent: "
             "going on could send issues again to readers who had them",
-            hint="restore the state file (or pass --state with the right one); "
-            "or run again with --state-reset to start from this state file knowingly",
+            hint=f"restore the {what} (or pass --state with the right one); "
+            f"or run again with --state-reset to start from this {what} knowingly",
         )
     when = now.astimezone(timezone.utc)
-    conn = connect(path)
-    try:
-        conn.execute(_STATE_META)
+    with open_state(settings) as conn:
         conn.execute(
-            "INSERT OR REPLACE INTO state_meta (key, value) VALUES ('state_reset_at', ?)", (when.isoformat(),)
+            "INSERT INTO state_meta (key, value) VALUES ('state_reset_at', ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (when.isoformat(),)
         )
-    finally:
-        conn.close()
     log.warning(
         "--state-reset: going on with %s although %s records that issue %s was sent; "
-        "sends recorded before %s are no longer checked", path, manifest, issue_id, when.isoformat(timespec="seconds"),
+        "sends recorded before %s are no longer checked", where, manifest, issue_id, when.isoformat(timespec="seconds"),
     )

@@ -20,7 +20,7 @@ States:
 When a run starts (`recover`), rows left `claimed` go back to pending: that is safe, because
 the server cannot have accepted a message whose row never reached `data-sent`.
 
-Durability: one fsync per message, for the `data-sent` mark, and the final "." waits for it
+Durability (SQLite): one fsync per message, for the `data-sent` mark, and the final "." waits for it
 (the fsync runs on a helper thread while DATA and the message go out). The claim is only
 committed, not fsynced, and needs no fsync: it matters to the other workers of this run
 (committed, they see it at once), and a claim lost in a power cut reads as the row's state
@@ -36,6 +36,24 @@ with the same Message-ID: never lost.
 the fsync, so after a power cut a few rows may read pending again and be resent, with the
 same Message-ID.
 
+On PostgreSQL (`state: postgresql://…`) the durable point is the data-sent mark's COMMIT:
+the connection runs with synchronous_commit on, so the COMMIT returns once the server's WAL
+is flushed, and the final "." is sent only after it returned. No helper thread: the wait is
+the statement itself, before DATA's reply is read.
+
+Several senders on one issue (PostgreSQL): each run enrols the recipients (the rows of the
+issue's current audience carry a run id; rows off the list carry none and are never claimed),
+and its workers claim rows issue-wide with `FOR UPDATE SKIP LOCKED`, so four `digest send`
+processes split the rows between them. A worker's claim stamps the row with the worker's own
+id, and the worker holds a session advisory lock on that id for as long as it lives: `recover`
+puts back only the claimed and data-sent rows of ids whose lock is free (a dead sender), never
+a live one's. Every mark after the claim is written only while the row is still the worker's
+(its id, an in-flight state): a data-sent mark that cannot be written, or finds the row taken
+back, means the message is not sent. A lost connection (the server restarted) is opened again
+and the write retried, for up to about a minute. `smtp.rate` holds for all senders together
+(`pace`: one shared row per SMTP server, each slot taken with one UPDATE). SQLite keeps one
+sender per issue (pipeline/send.py's lock), so none of this changes it.
+
 The table, its schema version and the migration of a 0.1 state file: outbox_schema.py.
 """
 
@@ -44,25 +62,37 @@ from __future__ import annotations
 import json
 import os
 import queue
-import sqlite3
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from digest.errors import DurabilityError
+from digest.config_model import Settings
+from digest.errors import DurabilityError, StateUnreachableError
 from digest.models import MAX_AUTO_RESENDS, Claimed, Recovered
-from digest.state.db import connect
+from digest.state.connection import lock_key
+from digest.state.engine import StateConnection, is_connection_lost, open_sqlite, open_state
 from digest.state.outbox_schema import STATES, create_schema
 
 SUMMARY_STATES = ("sent", "deferred", "exhausted", "failed", "ambiguous", "pending", "claimed", "data-sent", "skipped")
+IN_FLIGHT = ("claimed", "data-sent")
 Clock = Callable[[], float]  # unix seconds
+T = TypeVar("T")
+
+# A lost PostgreSQL connection is opened again after these pauses (about a minute in all), then given up.
+RECONNECT_PAUSES = (0.05, 0.1, 0.2, 0.5) + (1.0,) * 60
 
 
 def _iso(clock: Clock) -> str:
     return datetime.fromtimestamp(clock(), timezone.utc).isoformat(timespec="seconds")
+
+
+def _owner_lock(owner: str) -> str:
+    """The advisory lock a PostgreSQL worker holds on its own id while it lives."""
+    return f"digest outbox worker {owner}"
 
 
 @dataclass
@@ -89,7 +119,7 @@ class IssueSummary:
 
 
 class WalSync:
-    """fsyncs the state database's WAL file on a helper thread.
+    """fsyncs the state database's WAL file on a helper thread (SQLite).
 
     The `data-sent` mark is committed at once (no sync) and its fsync runs here while DATA and
     the message go out; the worker waits for it only before the final ".". Same guarantee as
@@ -134,33 +164,78 @@ def _no_wait() -> None:
     return None
 
 
+_CLAIM_SQLITE = (
+    # Pending rows first, in the order they were enrolled, then deferred rows now due; each
+    # sub-select walks the (issue_id, state, id) index, so a claim costs the same at row 1 and
+    # row 10,000.
+    "UPDATE outbox SET state = 'claimed', attempts = attempts + 1, run_id = ?, updated_at = ? WHERE id = COALESCE("
+    " (SELECT id FROM outbox WHERE issue_id = ? AND state = 'pending' AND run_id = ? ORDER BY id LIMIT 1),"
+    " (SELECT id FROM outbox WHERE issue_id = ? AND state = 'deferred' AND run_id = ?"
+    "  AND COALESCE(retry_at, 0) <= ? ORDER BY id LIMIT 1))"
+    " RETURNING id, issue_id, recipient, address, name, topics, attempts"
+)
+_CLAIM_PG = (
+    # Any enrolled row of the issue, whichever run enrolled it; a row another worker is taking
+    # (locked) is skipped, not waited for.
+    "UPDATE outbox SET state = 'claimed', attempts = attempts + 1, run_id = ?, updated_at = ? WHERE id = COALESCE("
+    " (SELECT id FROM outbox WHERE issue_id = ? AND state = 'pending' AND run_id IS NOT NULL"
+    "  ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED),"
+    " (SELECT id FROM outbox WHERE issue_id = ? AND state = 'deferred' AND run_id IS NOT NULL"
+    "  AND COALESCE(retry_at, 0) <= ? ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED))"
+    " RETURNING id, issue_id, recipient, address, name, topics, attempts"
+)
+
+
 class Outbox:
     """The outbox rows of the state database, through one connection (one per worker thread)."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path | None = None, *, clock: Clock, fsync: bool = True) -> None:
+    def __init__(
+        self, conn: StateConnection, path: Path | None = None, *, clock: Clock, fsync: bool = True,
+        reopen: Callable[[], StateConnection] | None = None,
+    ) -> None:
         """`clock` gives the time rows are stamped with and deferred rows come due by. `fsync=False`
-        commits every change at once but leaves flushing to the OS: safe against a killed process
-        or a clean reboot, not against a power cut (see the module docstring)."""
+        commits every change at once but leaves flushing to the OS (SQLite) or commits without
+        waiting for the server's WAL flush (PostgreSQL, synchronous_commit off): safe against a
+        killed process, not against a power cut (see the module docstring). `path` (SQLite): this
+        connection is the outbox's own, so its WAL is fsynced by WalSync. `reopen` (PostgreSQL):
+        opens the connection again when it is lost."""
         self.conn = conn
         self.clock = clock
+        self.pg = conn.dialect == "postgresql"
+        self._fsync = fsync
+        self._reopen = reopen
+        self._owner: str | None = None  # the id this worker's claims carry (PostgreSQL: locked while it lives)
+        self._locked = False
+        self._stale = False  # reconnected: a claim whose answer was lost may be ours, unsent
+        self._pause = threading.Event()  # never set: the pause between reconnections
         create_schema(conn)
         self._sync: WalSync | None = None
-        wal = conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
-        if not fsync:
-            conn.execute("PRAGMA synchronous=NORMAL" if wal else "PRAGMA synchronous=OFF")
-        elif path is not None and wal:
-            wal_path = Path(f"{path}-wal")
-            if wal_path.exists():
-                self._sync = WalSync(wal_path)
-        if self._sync is not None:
-            # Writes are ordered in the WAL; only the data-sent mark of each message needs its
-            # fsync, and WalSync gives it (see the module docstring).
-            conn.execute("PRAGMA synchronous=NORMAL")
+        if self.pg:
+            self._session()
+        else:
+            wal = conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
+            if not fsync:
+                conn.execute("PRAGMA synchronous=NORMAL" if wal else "PRAGMA synchronous=OFF")
+            elif path is not None and wal:
+                wal_path = Path(f"{path}-wal")
+                if wal_path.exists():
+                    self._sync = WalSync(wal_path)
+            if self._sync is not None:
+                # Writes are ordered in the WAL; only the data-sent mark of each message needs its
+                # fsync, and WalSync gives it (see the module docstring).
+                conn.execute("PRAGMA synchronous=NORMAL")
         self._durable: Callable[[], None] = _no_wait
 
     @classmethod
-    def open(cls, path: Path, *, clock: Clock, fsync: bool = True) -> Outbox:
-        return cls(connect(path), path, clock=clock, fsync=fsync)
+    def open(cls, target: Settings | Path, *, clock: Clock, fsync: bool = True) -> Outbox:
+        """The outbox of a state file (a Path), or of the ledger `settings.state` names."""
+        if isinstance(target, Path):
+            return cls(open_sqlite(target), target, clock=clock, fsync=fsync)
+        if target.state_url is None:
+            path = target.state_path
+            return cls(open_sqlite(path), path, clock=clock, fsync=fsync)
+        settings = target
+        return cls(open_state(settings), clock=clock, fsync=fsync, reopen=lambda: open_state(settings))
 
     def close(self) -> None:
         if self._sync is not None:
@@ -168,8 +243,51 @@ class Outbox:
             self._sync = None
         self.conn.close()
 
-    def _write(self, sql: str, params: Sequence[object]) -> sqlite3.Cursor:
-        return self.conn.execute(sql, params)
+    def _session(self) -> None:
+        """PostgreSQL: the data-sent mark's COMMIT is the durable point, so commits wait for the WAL flush."""
+        self.conn.execute(f"SET synchronous_commit TO {'on' if self._fsync else 'off'}")
+
+    def _do(self, work: Callable[[StateConnection], T]) -> T:
+        """Run `work` on the connection; when the connection is lost (PostgreSQL), open it again and run it again."""
+        pauses = iter(RECONNECT_PAUSES)
+        while True:
+            try:
+                return work(self.conn)
+            except Exception as exc:
+                if self._reopen is None or not is_connection_lost(exc):
+                    raise
+                self._reconnect(exc, self._reopen, pauses)
+
+    def _reconnect(self, lost: BaseException, reopen: Callable[[], StateConnection], pauses: Iterable[float]) -> None:
+        where = self.conn.where
+        try:
+            self.conn.close()
+        except Exception:  # noqa: BLE001 - it is gone already
+            pass
+        self._locked = False
+        self._stale = True
+        for pause in pauses:
+            self._pause.wait(pause)
+            try:
+                conn = reopen()
+            except Exception as exc:
+                if is_connection_lost(exc):
+                    continue
+                raise
+            try:
+                self.conn = conn
+                self._session()
+                if self._owner is not None:
+                    self._locked = conn.try_advisory_lock(_owner_lock(self._owner))
+            except Exception as exc:
+                if is_connection_lost(exc):
+                    continue
+                raise
+            return
+        raise StateUnreachableError(
+            f"{where}: the connection was lost and could not be opened again ({lost})",
+            "is PostgreSQL running? `digest send` again resumes where this one stopped",
+        ) from lost
 
     def _flush(self) -> None:
         """Make every write so far durable, now."""
@@ -177,6 +295,11 @@ class Outbox:
             self._sync.start()()
 
     # -- a run's set-up -------------------------------------------------------------------------
+
+    def _issue_lock(self, conn: StateConnection, issue_id: str) -> None:
+        """PostgreSQL: one run's enrolment or recovery of an issue at a time (released at COMMIT)."""
+        if self.pg:
+            conn.execute("SELECT pg_advisory_xact_lock(?::bigint)", (lock_key(f"digest outbox issue {issue_id}"),))
 
     def add(
         self,
@@ -188,33 +311,62 @@ class Outbox:
         """Enrol this run's recipients (recipient key, address, name, topics); finished rows stay as they are.
 
         `skipped` maps recipient keys to why they get no message; they are recorded as skipped
-        unless already sent.
+        unless already sent. On PostgreSQL the rows of the issue no longer on the list lose their
+        run id first (no claim takes them), and rows in flight in another sender keep theirs.
         """
         skipped = skipped or {}
         now = _iso(self.clock)
-        with self.conn:
-            self.conn.execute("BEGIN IMMEDIATE")
-            self.conn.executemany(
-                "INSERT INTO outbox (issue_id, recipient, address, name, topics, run_id, updated_at)"
-                " VALUES (?,?,?,?,?,?,?) ON CONFLICT (issue_id, recipient) DO UPDATE SET"
-                " run_id = excluded.run_id, name = excluded.name, topics = excluded.topics",
-                [
-                    (issue_id, key, addr, name, json.dumps(list(topics)) if topics is not None else None, run_id, now)
-                    for key, addr, name, topics in rows
-                ],
-            )
-            # Whether a recipient is skipped is decided afresh each run (their topics may have changed).
-            self.conn.execute(
-                "UPDATE outbox SET state = 'pending', reply = ''"
-                " WHERE issue_id = ? AND run_id = ? AND state = 'skipped'",
-                (issue_id, run_id),
-            )
-            self.conn.executemany(
-                "UPDATE outbox SET state = 'skipped', reply = ?, updated_at = ? WHERE issue_id = ? AND recipient = ?"
-                " AND state IN ('pending', 'deferred', 'skipped')",
-                [(why, now, issue_id, key) for key, why in skipped.items()],
-            )
+        enrolled = [
+            (issue_id, key, addr, name, json.dumps(list(topics)) if topics is not None else None, run_id, now)
+            for key, addr, name, topics in rows
+        ]
+
+        def work(conn: StateConnection) -> None:
+            with conn.transaction():
+                self._issue_lock(conn, issue_id)
+                if self.pg:
+                    conn.execute(
+                        "UPDATE outbox SET run_id = NULL WHERE issue_id = ? AND state NOT IN ('claimed', 'data-sent')",
+                        (issue_id,),
+                    )
+                conn.executemany(
+                    "INSERT INTO outbox (issue_id, recipient, address, name, topics, run_id, updated_at)"
+                    " VALUES (?,?,?,?,?,?,?) ON CONFLICT (issue_id, recipient) DO UPDATE SET"
+                    " run_id = excluded.run_id, name = excluded.name, topics = excluded.topics"
+                    " WHERE outbox.state NOT IN ('claimed', 'data-sent')",
+                    enrolled,
+                )
+                # Whether a recipient is skipped is decided afresh each run (their topics may have changed).
+                conn.execute(
+                    "UPDATE outbox SET state = 'pending', reply = ''"
+                    " WHERE issue_id = ? AND run_id = ? AND state = 'skipped'",
+                    (issue_id, run_id),
+                )
+                conn.executemany(
+                    "UPDATE outbox SET state = 'skipped', reply = ?, updated_at = ?"
+                    " WHERE issue_id = ? AND recipient = ? AND state IN ('pending', 'deferred', 'skipped')",
+                    [(why, now, issue_id, key) for key, why in skipped.items()],
+                )
+
+        self._do(work)
         self._flush()
+
+    def _dead_owners(self, conn: StateConnection, issue_id: str) -> tuple[str, list[str]]:
+        """(SQL condition, params) for the in-flight rows of `issue_id` no live worker holds; their locks are
+        taken (PostgreSQL), for the caller to release. SQLite: every one (one sender per issue)."""
+        if not self.pg:
+            return "1 = 1", []
+        owners = [
+            r[0] for r in conn.execute(
+                "SELECT DISTINCT run_id FROM outbox WHERE issue_id = ? AND state IN ('claimed', 'data-sent')"
+                " AND run_id IS NOT NULL",
+                (issue_id,),
+            ).fetchall()
+        ]
+        dead = [o for o in owners if conn.try_advisory_lock(_owner_lock(o))]
+        if not dead:
+            return "run_id IS NULL", []
+        return f"(run_id IS NULL OR run_id IN ({','.join('?' * len(dead))}))", dead
 
     def recover(self, issue_id: str, *, resend_ambiguous: bool = True, retry_failed: bool = False) -> Recovered:
         """Settle the rows earlier runs left behind, before this run enrols its recipients.
@@ -223,33 +375,51 @@ class Outbox:
         ambiguous; exhausted -> pending with its attempts reset; with `retry_failed`, failed
         (5xx) -> pending too; with `resend_ambiguous`, ambiguous rows not yet sent again ->
         pending, counted in `resends` so that none is sent again more than once this way.
+        On PostgreSQL, only the claimed and data-sent rows of dead workers (their lock free):
+        another sender's rows in flight are its own.
         """
-        now, done = _iso(self.clock), Recovered()
-        with self.conn:
-            self.conn.execute("BEGIN IMMEDIATE")
-            done.ambiguous = [
-                r[0] for r in self.conn.execute(
-                    "UPDATE outbox SET state = 'ambiguous', updated_at = ?,"
-                    " reply = 'interrupted between DATA and the server''s reply: may or may not have been delivered'"
-                    " WHERE issue_id = ? AND state = 'data-sent' RETURNING address",
-                    (now, issue_id),
-                ).fetchall()
-            ]
-            requeue = ["'claimed'", "'exhausted'"] + (["'failed'"] if retry_failed else [])
-            done.requeued = self.conn.execute(
-                "UPDATE outbox SET attempts = CASE WHEN state = 'claimed' THEN MAX(attempts - 1, 0) ELSE 0 END,"
-                " state = 'pending', retry_at = NULL, updated_at = ?"
-                f" WHERE issue_id = ? AND state IN ({','.join(requeue)})",
-                (now, issue_id),
-            ).rowcount
-            if resend_ambiguous:
-                done.resent = [
-                    r[0] for r in self.conn.execute(
-                        "UPDATE outbox SET state = 'pending', resends = resends + 1, attempts = 0, retry_at = NULL,"
-                        " updated_at = ? WHERE issue_id = ? AND state = 'ambiguous' AND resends < ? RETURNING address",
-                        (now, issue_id, MAX_AUTO_RESENDS),
-                    ).fetchall()
-                ]
+        now = _iso(self.clock)
+
+        def work(conn: StateConnection) -> Recovered:
+            done, dead = Recovered(), list[str]()
+            try:
+                with conn.transaction():
+                    self._issue_lock(conn, issue_id)
+                    dead_sql, dead = self._dead_owners(conn, issue_id)
+                    done.ambiguous = [
+                        r[0] for r in conn.execute(
+                            "UPDATE outbox SET state = 'ambiguous', updated_at = ?,"
+                            " reply = 'interrupted between DATA and the server''s reply: may or may not have been"
+                            " delivered'"
+                            f" WHERE issue_id = ? AND state = 'data-sent' AND {dead_sql} RETURNING address",
+                            (now, issue_id, *dead),
+                        ).fetchall()
+                    ]
+                    requeue = ["'exhausted'"] + (["'failed'"] if retry_failed else [])
+                    done.requeued = conn.execute(
+                        "UPDATE outbox SET attempts = CASE WHEN state = 'claimed' THEN"
+                        " (CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END) ELSE 0 END,"
+                        " state = 'pending', retry_at = NULL, updated_at = ?"
+                        f" WHERE issue_id = ? AND (state IN ({','.join(requeue)})"
+                        f" OR (state = 'claimed' AND {dead_sql}))",
+                        (now, issue_id, *dead),
+                    ).rowcount
+                    if resend_ambiguous:
+                        done.resent = [
+                            r[0] for r in conn.execute(
+                                "UPDATE outbox SET state = 'pending', resends = resends + 1, attempts = 0,"
+                                " retry_at = NULL, updated_at = ?"
+                                " WHERE issue_id = ? AND state = 'ambiguous' AND resends < ? RETURNING address",
+                                (now, issue_id, MAX_AUTO_RESENDS),
+                            ).fetchall()
+                        ]
+            finally:
+                for owner in dead:
+                    if not conn.closed:
+                        conn.advisory_unlock(_owner_lock(owner))
+            return done
+
+        done = self._do(work)
         self._flush()
         return done
 
@@ -257,30 +427,57 @@ class Outbox:
 
     def claim(self, issue_id: str, run_id: str) -> Claimed | None:
         """Take the next row due for this run and mark it `claimed` (committed, not fsynced); None when none is due."""
-        now = self.clock()
-        row = self._write(
-            # Pending rows first, in the order they were enrolled, then deferred rows now due; each
-            # sub-select walks the (issue_id, run_id, state) index, so a claim costs the same at
-            # row 1 and row 10,000.
-            "UPDATE outbox SET state = 'claimed', attempts = attempts + 1, updated_at = ? WHERE rowid = COALESCE("
-            " (SELECT rowid FROM outbox WHERE issue_id = ? AND run_id = ? AND state = 'pending'"
-            "  ORDER BY rowid LIMIT 1),"
-            " (SELECT rowid FROM outbox WHERE issue_id = ? AND run_id = ? AND state = 'deferred'"
-            "  AND COALESCE(retry_at, 0) <= ? ORDER BY rowid LIMIT 1))"
-            " RETURNING rowid, issue_id, recipient, address, name, topics, attempts",
-            (_iso(self.clock), issue_id, run_id, issue_id, run_id, now),
-        ).fetchone()
+        if self._owner is None:
+            # PostgreSQL: the worker's own id, locked while it lives, so that `recover` in another
+            # sender can tell its rows in flight from a dead one's.
+            self._owner = f"{run_id}/{uuid.uuid4().hex[:8]}" if self.pg else run_id
+        owner = self._owner
+
+        def work(conn: StateConnection) -> Any:
+            if self.pg and not self._locked:
+                self._locked = conn.try_advisory_lock(_owner_lock(owner))
+            if self._stale:
+                # The answer to a claim may have been lost with the connection: a row left claimed
+                # by this worker is not being sent, so it goes back to the queue.
+                conn.execute(
+                    "UPDATE outbox SET state = 'pending', attempts = attempts - 1"
+                    " WHERE run_id = ? AND state = 'claimed'",
+                    (owner,),
+                )
+                self._stale = False
+            now = self.clock()
+            if self.pg:
+                return conn.execute(_CLAIM_PG, (owner, _iso(self.clock), issue_id, issue_id, now)).fetchone()
+            params = (owner, _iso(self.clock), issue_id, run_id, issue_id, run_id, now)
+            return conn.execute(_CLAIM_SQLITE, params).fetchone()
+
+        row = self._do(work)
         if row is None:
             return None
         self._durable = _no_wait
         topics = tuple(json.loads(row[5])) if row[5] is not None else None
         return Claimed(row[0], row[1], row[2], row[3], row[4], topics, row[6])
 
-    def mark_data(self, item: Claimed) -> Callable[[], None]:
-        """Mark the row `data-sent` and start its fsync; return the wait to call before the final "."."""
-        self._write(
-            "UPDATE outbox SET state = 'data-sent', updated_at = ? WHERE rowid = ?", (_iso(self.clock), item.rowid)
+    def _owned(self, sql: str, params: Sequence[object]) -> int:
+        """A write to a row this worker claimed, only while it is still the worker's; the rows written."""
+
+        def work(conn: StateConnection) -> int:
+            return conn.execute(sql, (*params, self._owner)).rowcount
+
+        return self._do(work)
+
+    def mark_data(self, item: Claimed) -> Callable[[], None] | None:
+        """Mark the row `data-sent` and start its fsync; return the wait to call before the final ".".
+
+        None: the row is no longer this worker's (another sender recovered it while this one's
+        connection was lost): the message must not be sent."""
+        written = self._owned(
+            "UPDATE outbox SET state = 'data-sent', updated_at = ?"
+            " WHERE id = ? AND state IN ('claimed', 'data-sent') AND run_id = ?",
+            (_iso(self.clock), item.rowid),
         )
+        if not written:
+            return None
         self._durable = self._sync.start() if self._sync is not None else _no_wait
         return self.wait_durable
 
@@ -290,8 +487,8 @@ class Outbox:
         wait()
 
     def _finish(self, item: Claimed, state: str, reply: str, retry_at: float | None = None) -> None:
-        self._write(
-            "UPDATE outbox SET state = ?, reply = ?, retry_at = ?, updated_at = ? WHERE rowid = ?",
+        self._owned(
+            "UPDATE outbox SET state = ?, reply = ?, retry_at = ?, updated_at = ? WHERE id = ? AND run_id = ?",
             (state, reply[:1000], retry_at, _iso(self.clock), item.rowid),
         )
 
@@ -312,59 +509,133 @@ class Outbox:
 
     def release(self, item: Claimed, reply: str = "") -> None:
         """Nothing the server could accept was sent: back to pending, attempt not counted."""
-        self._write(
-            "UPDATE outbox SET state = 'pending', attempts = attempts - 1, reply = ?, updated_at = ? WHERE rowid = ?",
+        self._owned(
+            "UPDATE outbox SET state = 'pending', attempts = attempts - 1, reply = ?, updated_at = ?"
+            " WHERE id = ? AND state IN ('claimed', 'data-sent') AND run_id = ?",
             (reply, _iso(self.clock), item.rowid),
         )
+
+    def pace(self, name: str, interval: float) -> float | None:
+        """`smtp.rate` shared by every sender (PostgreSQL): take the next slot of `name`, one every
+        `interval` seconds, and return how long to wait for it (the database's clock, so that the
+        hosts' clocks need not agree). None on SQLite: the process paces itself (one sender per issue)."""
+        if not self.pg:
+            return None
+
+        def work(conn: StateConnection) -> float:
+            row = conn.execute(
+                "INSERT INTO outbox_pace (name, next_at) VALUES (?, EXTRACT(EPOCH FROM clock_timestamp())::float8 + ?)"
+                " ON CONFLICT (name) DO UPDATE SET next_at ="
+                " GREATEST(outbox_pace.next_at, EXTRACT(EPOCH FROM clock_timestamp())::float8) + ?"
+                " RETURNING next_at - ? - EXTRACT(EPOCH FROM clock_timestamp())::float8",
+                (name, interval, interval, interval),
+            ).fetchone()
+            return max(float(row[0]), 0.0)
+
+        return self._do(work)
 
     # -- reading --------------------------------------------------------------------------------
 
     def next_retry(self, issue_id: str, run_id: str) -> float | None:
-        """When the earliest deferred row of this run is due; None when none is waiting."""
-        row = self.conn.execute(
-            "SELECT MIN(COALESCE(retry_at, 0)) FROM outbox WHERE issue_id = ? AND run_id = ? AND state = 'deferred'",
-            (issue_id, run_id),
-        ).fetchone()
+        """When the earliest deferred row of this run is due; None when none is waiting. On PostgreSQL,
+        any enrolled row of the issue: now, while a pending row is left (another worker may hold
+        its lock for a moment)."""
+        if self.pg:
+            row = self._do(lambda conn: conn.execute(
+                "SELECT CASE WHEN EXISTS (SELECT 1 FROM outbox WHERE issue_id = ? AND state = 'pending'"
+                " AND run_id IS NOT NULL) THEN 0 ELSE (SELECT MIN(COALESCE(retry_at, 0)) FROM outbox"
+                " WHERE issue_id = ? AND state = 'deferred' AND run_id IS NOT NULL) END",
+                (issue_id, issue_id),
+            ).fetchone())
+        else:
+            row = self.conn.execute(
+                "SELECT MIN(COALESCE(retry_at, 0)) FROM outbox"
+                " WHERE issue_id = ? AND run_id = ? AND state = 'deferred'",
+                (issue_id, run_id),
+            ).fetchone()
         return None if row[0] is None else float(row[0])
 
+    def _run_rows(self, conn: StateConnection, issue_id: str, run_id: str | None) -> tuple[str, list[object]]:
+        """The rows a run answers for: SQLite, those it enrolled; PostgreSQL, every enrolled row of the
+        issue but those in flight in another live sender."""
+        if run_id is None:
+            return "issue_id = ?", [issue_id]
+        if not self.pg:
+            return "issue_id = ? AND run_id = ?", [issue_id, run_id]
+        live = self._live_owners(conn, issue_id)
+        where = "issue_id = ? AND run_id IS NOT NULL"
+        if live:
+            where += f" AND NOT (state IN ('claimed', 'data-sent') AND run_id IN ({','.join('?' * len(live))}))"
+        return where, [issue_id, *live]
+
+    def _live_owners(self, conn: StateConnection, issue_id: str) -> list[str]:
+        owners = [
+            r[0] for r in conn.execute(
+                "SELECT DISTINCT run_id FROM outbox WHERE issue_id = ? AND state IN ('claimed', 'data-sent')"
+                " AND run_id IS NOT NULL",
+                (issue_id,),
+            ).fetchall()
+        ]
+        live = []
+        for owner in owners:
+            if owner == self._owner:
+                continue
+            if conn.try_advisory_lock(_owner_lock(owner)):
+                conn.advisory_unlock(_owner_lock(owner))
+            else:
+                live.append(owner)
+        return live
+
     def counts(self, issue_id: str, run_id: str | None = None) -> dict[str, int]:
-        """Rows per state, plus `resendable`: ambiguous rows still due their one automatic resend."""
-        where, params = "issue_id = ?", [issue_id]
-        if run_id is not None:
-            where += " AND run_id = ?"
-            params.append(run_id)
-        return _counts(self.conn, where, params)
+        """Rows per state, plus `resendable`: ambiguous rows still due their one automatic resend.
+
+        With `run_id`, the rows the run answers for; on PostgreSQL `elsewhere` counts the rows
+        other live senders have in flight (theirs to finish)."""
+
+        def work(conn: StateConnection) -> dict[str, int]:
+            where, params = self._run_rows(conn, issue_id, run_id)
+            counts = _counts(conn, where, params)
+            if self.pg and run_id is not None:
+                everything = _counts(conn, "issue_id = ? AND run_id IS NOT NULL", [issue_id])
+                counts["elsewhere"] = sum(everything[s] - counts[s] for s in IN_FLIGHT)
+            return counts
+
+        return self._do(work)
 
     def rows(self, issue_id: str, states: Sequence[str], run_id: str | None = None) -> list[dict[str, Any]]:
-        marks = ",".join("?" * len(states))
-        sql = f"SELECT * FROM outbox WHERE issue_id = ? AND state IN ({marks})"
-        params: list[object] = [issue_id, *states]
-        if run_id is not None:
-            sql += " AND run_id = ?"
-            params.append(run_id)
-        return [dict(row) for row in self.conn.execute(sql + " ORDER BY rowid", params)]
+        def work(conn: StateConnection) -> list[dict[str, Any]]:
+            where, params = self._run_rows(conn, issue_id, run_id)
+            marks = ",".join("?" * len(states))
+            sql = f"SELECT * FROM outbox WHERE {where} AND state IN ({marks}) ORDER BY id"
+            return [dict(row) for row in conn.execute(sql, [*params, *states])]
+
+        return self._do(work)
 
     def states(self, issue_id: str) -> dict[str, tuple[str, int]]:
         """Each recipient's (state, resends)."""
         return {
             r[0]: (r[1], r[2])
-            for r in self.conn.execute("SELECT recipient, state, resends FROM outbox WHERE issue_id = ?", (issue_id,))
+            for r in self._do(lambda conn: conn.execute(
+                "SELECT recipient, state, resends FROM outbox WHERE issue_id = ?", (issue_id,)
+            ).fetchall())
         }
 
 
-def _counts(conn: sqlite3.Connection, where: str, params: Sequence[object]) -> dict[str, int]:
+def _counts(conn: StateConnection, where: str, params: Sequence[object]) -> dict[str, int]:
     counts = dict.fromkeys(STATES, 0)
     counts["resendable"] = 0
     for state, n, resendable in conn.execute(
-        f"SELECT state, COUNT(*), SUM(resends < {MAX_AUTO_RESENDS}) FROM outbox WHERE {where} GROUP BY state", params
+        f"SELECT state, COUNT(*), SUM(CASE WHEN resends < {MAX_AUTO_RESENDS} THEN 1 ELSE 0 END) FROM outbox"
+        f" WHERE {where} GROUP BY state",
+        params,
     ):
-        counts[state] = n
+        counts[state] = int(n)
         if state == "ambiguous":
-            counts["resendable"] = resendable
+            counts["resendable"] = int(resendable)
     return counts
 
 
-def outbox_summary(conn: sqlite3.Connection, issue_id: str | None = None, *, limit: int = 10) -> list[IssueSummary]:
+def outbox_summary(conn: StateConnection, issue_id: str | None = None, *, limit: int = 10) -> list[IssueSummary]:
     """Per-issue counts from the outbox: that issue's (an empty summary if it has no rows), else the most
     recent issues'.
 

@@ -1,4 +1,5 @@
-"""Rendered issues kept in the state database: rebuilding an issue nothing has changed in renders nothing.
+"""Rendered issues kept in the local cache file (`settings.cache_path`): rebuilding an issue nothing has
+changed in renders nothing.
 
 A rebuild with the same articles, render settings, templates and days (a preview refresh, a
 second `digest build`, the scheduler retrying) would give byte-identical HTML and text, so the
@@ -75,14 +76,14 @@ def cache_key(
     return hashlib.sha256(json.dumps(parts, ensure_ascii=False, default=str).encode()).hexdigest()
 
 
-def load(state_path: Path, key: str) -> RenderedEmail | None:
+def load(cache_path: Path, key: str) -> RenderedEmail | None:
     """What the renderer made for `key`, or None (never stored, or it did not decode)."""
-    if not state_path.exists():
+    if not cache_path.exists():
         return None
     try:
-        conn = connect(state_path)
+        conn = connect(cache_path)
         try:
-            retire_old_caches(conn, state_path)  # an older digest's pickles: dropped unread
+            retire_old_caches(conn, cache_path)  # an older digest's pickles: dropped unread
             conn.execute(_TABLE)
             row = conn.execute("SELECT rendered, shown FROM render_cache WHERE key = ?", (key,)).fetchone()
             if row is None:
@@ -104,14 +105,14 @@ def load(state_path: Path, key: str) -> RenderedEmail | None:
         return None
 
 
-def store(state_path: Path, key: str, rendered: RenderedEmail) -> None:
+def store(cache_path: Path, key: str, rendered: RenderedEmail) -> None:
     """Keep `rendered` under `key` (best effort: a cache that cannot be written is skipped)."""
     shown = _NO_SHOWN if rendered.shown is None else rendered.shown
     try:
-        conn = connect(state_path)
+        conn = connect(cache_path)
         try:
             conn.execute("PRAGMA synchronous=NORMAL")  # a cache: losing its last write is fine
-            retire_old_caches(conn, state_path)  # marks a new state file as holding JSON caches
+            retire_old_caches(conn, cache_path)  # marks a new state file as holding JSON caches
             conn.execute(_TABLE)
             conn.execute(
                 "INSERT OR REPLACE INTO render_cache (key, rendered, shown, stored) "
@@ -159,12 +160,12 @@ def pages_digest(pages: Sequence[bytes | None]) -> str:
     return h.hexdigest()
 
 
-def archive_written(state_path: Path, key: str) -> str | None:
+def archive_written(cache_path: Path, key: str) -> str | None:
     """The digest of the pages written for `key`, or None (never written, or no cache)."""
-    if not state_path.exists():
+    if not cache_path.exists():
         return None
     try:
-        conn = connect(state_path)
+        conn = connect(cache_path)
         try:
             conn.execute(_ARCHIVE_TABLE)
             row = conn.execute("SELECT written FROM archive_cache WHERE key = ?", (key,)).fetchone()
@@ -176,13 +177,13 @@ def archive_written(state_path: Path, key: str) -> str | None:
     return row[0] if row and isinstance(row[0], str) else None
 
 
-def note_archive(state_path: Path, key: str, written: str) -> None:
+def note_archive(cache_path: Path, key: str, written: str) -> None:
     """Remember that the pages with digest `written` were made for `key` (best effort; only in an existing
     state database: a bare refresh_archive never creates one)."""
-    if not state_path.exists():
+    if not cache_path.exists():
         return
     try:
-        conn = connect(state_path)
+        conn = connect(cache_path)
         try:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(_ARCHIVE_TABLE)

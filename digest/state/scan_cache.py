@@ -1,4 +1,8 @@
-"""The rows of the content scan, stored in the state database, so a build reads only what changed.
+"""The rows of the content scan, stored in the local cache file, so a build reads only what changed.
+
+The cache file (`settings.cache_path`) is the state file itself when `state:` is a file, and a
+per-host SQLite file (`cache:`) beside a PostgreSQL state: this cache is read thousands of times a
+build, and a network round trip each would cost more than rebuilding it.
 
 A row per Markdown file, keyed by its path, size and mtime_ns: a warm build stats the files and
 reads none whose size and mtime match. The Article (or the Skipped reason, or "not an article") is
@@ -90,12 +94,12 @@ def open_cache(settings: Settings, content_dir: Path) -> sqlite3.Connection:
 
     Raises sqlite3.Error: the caller then reads every file (a build must not depend on its cache).
     """
-    conn = connect(settings.state_path)
+    conn = connect(settings.cache_path)
     try:
         # A cache can be rebuilt: losing its last transaction to a power cut is fine.
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("BEGIN IMMEDIATE")
-        retire_old_caches(conn, settings.state_path)  # an older digest's pickles: dropped unread
+        retire_old_caches(conn, settings.cache_path)  # an older digest's pickles: dropped unread
         conn.execute(_META)
         columns = [r[1] for r in conn.execute("PRAGMA table_info(scan_cache)")]
         key = _fingerprint(settings, content_dir)
@@ -242,7 +246,7 @@ def summaries_from_cache(
     wanted = {rel: key + extra.get(a.path, "") for rel, a in rels.items()}
     found: dict[str, bytes] = {}
     try:
-        conn = connect(settings.state_path)
+        conn = connect(settings.cache_path)
         try:
             for chunk in _chunks(list(rels), 500):
                 marks = ",".join("?" * len(chunk))
@@ -286,7 +290,7 @@ def save_summaries(articles: Iterable[Article], settings: Settings, extra: Mappi
     if not rows:
         return
     try:
-        conn = connect(settings.state_path)
+        conn = connect(settings.cache_path)
         try:
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany("UPDATE scan_cache SET summary_key = ?, summary = ? WHERE path = ?", rows)
@@ -302,7 +306,7 @@ def neighbour_order(settings: Settings, low: float, high: float, before: int) ->
     before `low`, sorted by date then path: the order an article's neighbours (spec §7) are taken from. Date-only
     files count: they are articles known by their date line. Raises sqlite3.Error."""
     low, high = max(low, -1e18), min(high, 1e18)
-    conn = connect(settings.state_path)
+    conn = connect(settings.cache_path)
     try:
         cur = conn.cursor()
         cur.row_factory = None  # plain tuples, which sort
@@ -325,7 +329,7 @@ def sentences_from_cache(settings: Settings, paths: Iterable[str]) -> dict[str, 
     key = sentences_key()
     found: dict[str, bytes] = {}
     try:
-        conn = connect(settings.state_path)
+        conn = connect(settings.cache_path)
         try:
             for chunk in _chunks(sorted(set(paths)), 500):
                 marks = ",".join("?" * len(chunk))
@@ -344,7 +348,7 @@ def save_sentences(settings: Settings, blobs: Mapping[str, bytes]) -> None:
         return
     key = sentences_key()
     try:
-        conn = connect(settings.state_path)
+        conn = connect(settings.cache_path)
         try:
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany(

@@ -1,10 +1,18 @@
 """The subscriber store's rows: the connection, the reader ids, the reads and the one write of a row.
 
 `SubscriberRows` is the half of `SubscriberStore` (subscribers.py) that decides nothing: it
-opens the state database, runs one `BEGIN IMMEDIATE` transaction per change (`_write`), gives
-each address its opaque id (`reader_ids`), reads rows, and writes a row with its event
-(`_change`). What a sign-up, a confirm, an unsubscribe, a bounce or an import does to a row is
-decided in subscribers.py, on top of these.
+opens the ledger (a SQLite file or PostgreSQL: engine.py), runs one transaction per change
+(`_write`), gives each address its opaque id (`reader_ids`), reads rows, and writes a row with its
+event (`_change`). What a sign-up, a confirm, an unsubscribe, a bounce or an import does to a row
+is decided in subscribers.py, on top of these.
+
+A change reads its row again inside its transaction before deciding (`_lock`, then `_row`). On
+SQLite the transaction holds the database's one write lock from BEGIN (IMMEDIATE), so that read is
+current. On PostgreSQL (READ COMMITTED, many writers at once) `_lock` first makes sure the
+address's `reader_ids` row exists (`INSERT … ON CONFLICT DO NOTHING`, safe when two insert it at
+once) and locks it with `SELECT … FOR UPDATE`: every change of one address waits for the one
+before it to commit, including the first, which inserts the subscriber row. Several addresses are
+locked in the order of their keys, so two changes of many rows never deadlock.
 """
 
 from __future__ import annotations
@@ -15,12 +23,17 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
+
+import psycopg
 
 from digest.addresses import check_address
-from digest.errors import DigestError, db_error
-from digest.state.db import connect
-from digest.state.subscriber_schema import BLOCKED, Subscriber, create_schema, iso, subscriber_of
+from digest.config_model import Settings
+from digest.errors import DigestError, StateDatabaseError, db_error
+from digest.state.connection import pg_error
+from digest.state.engine import StateConnection, open_ledger, open_state
+from digest.state.migrations import migrate
+from digest.state.subscriber_schema import BLOCKED, Subscriber, iso, subscriber_of
 
 _SELECT = "SELECT s.*, r.sid FROM subscribers s JOIN reader_ids r ON r.key = s.key"
 
@@ -33,23 +46,41 @@ def address_key(address: str) -> tuple[str, str]:
     return checked, checked.lower()
 
 
+def state_error(exc: sqlite3.Error | psycopg.Error, conn: StateConnection) -> StateDatabaseError:
+    """One line naming the ledger (its file, or postgresql://user@host:port/db) and the reason."""
+    if isinstance(exc, StateDatabaseError):
+        return exc
+    if isinstance(exc, psycopg.Error):
+        return pg_error(exc, conn.where)
+    return db_error(exc, conn.where)
+
+
 class SubscriberRows:
     """The connection, the reads, and the one way a row changes (`_change`); the changes are in subscribers.py."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, clock: Callable[[], float], rate_per_address: int) -> None:
-        self.conn, self.path, self.clock, self.rate_per_address = conn, path, clock, rate_per_address
+    def __init__(self, conn: StateConnection, clock: Callable[[], float], rate_per_address: int = 3) -> None:
+        """The store on an open, migrated ledger connection, which it closes."""
+        self.conn, self.clock, self.rate_per_address = conn, clock, rate_per_address
 
     @classmethod
-    def open(cls, path: Path, *, clock: Callable[[], float], rate_per_address: int = 3) -> Self:
-        """The store in the state database at `path` (created when missing). `rate_per_address`:
-        confirmation mails one address may get in 24 hours (subscribe.rate_per_address)."""
-        conn = connect(path)
+    def open(cls, where: Settings | Path | str, *, clock: Callable[[], float], rate_per_address: int = 3) -> Self:
+        """The store in the settings' ledger, or in the one a file path or `state:` value names (created and
+        migrated when new). `rate_per_address`: confirmation mails one address may get in 24 hours
+        (subscribe.rate_per_address)."""
+        if isinstance(where, Settings):
+            return cls(open_state(where), clock, rate_per_address)
+        conn = open_ledger(str(where), root=Path.cwd())
         try:
-            create_schema(conn)
-        except sqlite3.Error as exc:
+            migrate(conn)
+        except BaseException:
             conn.close()
-            raise db_error(exc, path) from None
-        return cls(conn, path, clock, rate_per_address)
+            raise
+        return cls(conn, clock, rate_per_address)
+
+    @property
+    def path(self) -> Path:
+        """The ledger's file (SQLite), or its postgresql:// name: what errors name."""
+        return Path(self.conn.where)
 
     def close(self) -> None:
         self.conn.close()
@@ -61,32 +92,50 @@ class SubscriberRows:
         self.close()
 
     @contextmanager
-    def _write(self, *, keep: bool = True) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taken before anything is read (BEGIN IMMEDIATE); rolled back unless `keep`."""
+    def _write(self, *, keep: bool = True) -> Iterator[StateConnection]:
+        """One write transaction (on SQLite the write lock is taken at BEGIN); rolled back unless `keep`."""
         try:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
+            with self.conn.transaction():
                 yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT" if keep else "ROLLBACK")
-        except sqlite3.Error as exc:
-            raise db_error(exc, self.path) from None
+                if not keep:
+                    raise _RollBack
+        except _RollBack:
+            pass
+        except (sqlite3.Error, psycopg.Error) as exc:
+            raise state_error(exc, self.conn) from None
 
-    def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[sqlite3.Row]:
+    def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[Any]:
         try:
             return self.conn.execute(sql, args).fetchall()
-        except sqlite3.Error as exc:
-            raise db_error(exc, self.path) from None
+        except (sqlite3.Error, psycopg.Error) as exc:
+            raise state_error(exc, self.conn) from None
+
+    def _lock(self, conn: StateConnection, keys: Iterable[tuple[str, str | None]]) -> None:
+        """PostgreSQL: lock each (key, address)'s reader_ids row for this transaction, in key order; an
+        address given makes the row first when there is none. SQLite: BEGIN IMMEDIATE locked it all."""
+        if conn.dialect == "sqlite":
+            return
+        for key, address in sorted(dict(keys).items()):
+            if address is not None:
+                self._sid(conn, key, address)
+            conn.execute("SELECT key FROM reader_ids WHERE key = ? FOR UPDATE", (key,))
+
+    def _lock_sids(self, conn: StateConnection, sids: Iterable[str]) -> None:
+        """PostgreSQL: lock the reader_ids rows of these sids, in key order (see `_lock`)."""
+        if conn.dialect == "sqlite":
+            return
+        wanted = sorted(set(sids))
+        if wanted:
+            marks = ",".join("?" * len(wanted))
+            conn.execute(f"SELECT key FROM reader_ids WHERE sid IN ({marks}) ORDER BY key FOR UPDATE", wanted)
 
     # -- reader ids ---------------------------------------------------------------------------------
 
     @staticmethod
-    def _sid(conn: sqlite3.Connection, key: str, address: str) -> str:
+    def _sid(conn: StateConnection, key: str, address: str) -> str:
         row = conn.execute("SELECT sid FROM reader_ids WHERE key = ?", (key,)).fetchone()
         while row is None:  # a clash of two random ids is astronomically rare; try another one
-            conn.execute("INSERT OR IGNORE INTO reader_ids (key, sid, address) VALUES (?, ?, ?)",
+            conn.execute("INSERT INTO reader_ids (key, sid, address) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                          (key, secrets.token_urlsafe(12), address))
             row = conn.execute("SELECT sid FROM reader_ids WHERE key = ?", (key,)).fetchone()
         return str(row[0])
@@ -97,12 +146,13 @@ class SubscriberRows:
 
     def sids_for(self, addresses: Iterable[str]) -> dict[str, str]:
         """key (the address lower-cased) -> sid for each address, in one transaction."""
+        wanted: dict[str, str] = {}
+        for address in addresses:
+            wanted.setdefault(address.strip(" \t").lower(), address.strip(" \t"))
         out: dict[str, str] = {}
         with self._write() as conn:
-            for address in addresses:
-                key = address.strip(" \t").lower()
-                if key not in out:
-                    out[key] = self._sid(conn, key, address.strip(" \t"))
+            for key in sorted(wanted):  # in key order: two writers of many rows never deadlock (PostgreSQL)
+                out[key] = self._sid(conn, key, wanted[key])
         return out
 
     def address_of(self, sid: str) -> str | None:
@@ -144,12 +194,12 @@ class SubscriberRows:
 
     # -- changing -----------------------------------------------------------------------------------
 
-    def _row(self, conn: sqlite3.Connection, key: str) -> Subscriber | None:
+    def _row(self, conn: StateConnection, key: str) -> Subscriber | None:
         row = conn.execute(f"{_SELECT} WHERE s.key = ?", (key,)).fetchone()
         return subscriber_of(row) if row else None
 
     def _change(
-        self, conn: sqlite3.Connection, key: str, address: str, before: Subscriber | None, state: str, *,
+        self, conn: StateConnection, key: str, address: str, before: Subscriber | None, state: str, *,
         source: str, detail: str = "", **columns: object,
     ) -> Subscriber:
         """Write the row in `state` (inserted when `before` is None) and its event; the row as it now is."""
@@ -170,3 +220,7 @@ class SubscriberRows:
         after = self._row(conn, key)
         assert after is not None  # written just above, in this transaction
         return after
+
+
+class _RollBack(Exception):
+    """Raised inside `_write(keep=False)` to roll its transaction back (a dry run)."""

@@ -18,17 +18,18 @@ versions its own tables).
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Literal
+from typing import Any, Literal
 
 from digest.errors import DigestError
+from digest.state.connection import StateConnection
 
 STATES = ("pending", "confirmed", "unsubscribed", "bounced", "complained")
 BLOCKED = ("unsubscribed", "bounced", "complained")  # never mailed; never resubscribed by an import
 SOURCES = ("form", "import", "command", "bounce", "complaint", "one-click", "send")
 SCHEMA_VERSION = 1
+TABLES = ("subscriber_meta", "reader_ids", "subscribers", "subscriber_events")  # for `digest state copy`
 SKIP = "skip"  # an ImportRecord's state for a row the export says never to import (its detail says why)
 State = Literal["pending", "confirmed", "unsubscribed", "bounced", "complained"]
 
@@ -116,23 +117,22 @@ class ImportReport:
         return f"{len(self.added)} added, {len(self.updated)} updated, {len(self.skipped)} skipped."
 
 
-def create_schema(conn: sqlite3.Connection) -> None:
+def create_schema(conn: StateConnection) -> None:
     """The subscriber tables at SCHEMA_VERSION (created when missing)."""
-    with conn:
-        conn.execute("BEGIN IMMEDIATE")
-        for statement in _SCHEMA:
-            conn.execute(statement)
+    with conn.transaction():
+        conn.script(";\n".join(_SCHEMA))
         row = conn.execute("SELECT value FROM subscriber_meta WHERE key = 'schema_version'").fetchone()
         version = int(row[0]) if row else 0
         if version > SCHEMA_VERSION:
             raise DigestError(
-                f"the state database's subscriber tables are version {version}, newer than this digest "
+                f"{conn.where}: the subscriber tables are version {version}, newer than this digest "
                 f"understands ({SCHEMA_VERSION})",
-                hint="upgrade digest, or point --state at another file",
+                hint="upgrade digest on this host to the version the other hosts run",
             )
         if version < SCHEMA_VERSION:
             conn.execute(
-                "INSERT OR REPLACE INTO subscriber_meta (key, value) VALUES ('schema_version', ?)",
+                "INSERT INTO subscriber_meta (key, value) VALUES ('schema_version', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (str(SCHEMA_VERSION),),
             )
 
@@ -153,7 +153,7 @@ def topics_of(text: str | None) -> tuple[str, ...] | None:
     return tuple(str(t) for t in value) if isinstance(value, list) else None
 
 
-def subscriber_of(row: sqlite3.Row) -> Subscriber:
+def subscriber_of(row: Any) -> Subscriber:
     return Subscriber(
         key=row["key"], address=row["address"], name=row["name"], state=row["state"],
         topics=topics_of(row["topics"]), sid=row["sid"], source=row["source"], created_at=row["created_at"],

@@ -1,10 +1,12 @@
 """The subscriber store: who is on the list, in what state, and every change that got them there.
 
 The tables are described in subscriber_schema.py; the connection, the reads and the writing of
-a row with its event in subscriber_rows.py. Every change here is one `BEGIN IMMEDIATE`
-transaction that reads the row again under the write lock, decides, writes the row and a
-`subscriber_events` row: a confirm and an unsubscribe racing on one row (two processes, or two
-threads with their own store) end in one consistent row with both attempts in its history.
+a row with its event in subscriber_rows.py. Every change here is one transaction that
+locks the row (SQLite: the database's write lock, taken at BEGIN IMMEDIATE; PostgreSQL: `SELECT …
+FOR UPDATE` of the address's reader id, subscriber_rows.py), reads it again, decides, and writes
+the row and a `subscriber_events` row: a confirm and an unsubscribe racing on one row (two
+processes, two threads with their own store, or two hosts on one PostgreSQL) end in one
+consistent row with both attempts in its history.
 `unsubscribe_many` makes many unsubscribes in one transaction, each decided as `unsubscribe`
 would (the web app's group commit: one fsync for a rush of one-clicks).
 
@@ -19,11 +21,11 @@ Rules the store keeps, whoever calls it (the form, an import, a command, a bounc
 from __future__ import annotations
 
 import secrets
-import sqlite3
 from collections.abc import Iterable
 
 from digest.addresses import check_address
 from digest.errors import DigestError
+from digest.state.engine import StateConnection
 from digest.state.subscriber_rows import SubscriberRows, address_key
 from digest.state.subscriber_schema import (
     BLOCKED,
@@ -50,6 +52,7 @@ class SubscriberStore(SubscriberRows):
         """A sign-up: pending with a fresh nonce and a mail to send, unless already confirmed or rate-limited."""
         address, key = address_key(address)
         with self._write() as conn:
+            self._lock(conn, [(key, address)])
             before = self._row(conn, key)
             if before is not None and before.state == "confirmed":
                 return Requested(before, "", False, "confirmed")
@@ -66,6 +69,7 @@ class SubscriberStore(SubscriberRows):
     def confirm(self, sid: str, nonce: str) -> str:
         """"confirmed", "already", "stale" (not this row's latest request, or not pending) or "unknown"."""
         with self._write() as conn:
+            self._lock_sids(conn, [sid])
             row = conn.execute("SELECT s.key, s.confirm_nonce FROM subscribers s JOIN reader_ids r ON r.key = s.key"
                                " WHERE r.sid = ?", (sid,)).fetchone()
             before = self._row(conn, row["key"]) if row else None
@@ -86,10 +90,12 @@ class SubscriberStore(SubscriberRows):
     def unsubscribe_many(self, sids: Iterable[str], *, source: str) -> list[str]:
         """`unsubscribe` of each sid in turn (a sid twice: "already" the second time), in one transaction:
         one commit for them all, or none of them on an error. The outcomes, in the order of `sids`."""
+        sids = list(sids)
         with self._write() as conn:
+            self._lock_sids(conn, sids)
             return [self._unsubscribe(conn, sid, source) for sid in sids]
 
-    def _unsubscribe(self, conn: sqlite3.Connection, sid: str, source: str) -> str:
+    def _unsubscribe(self, conn: StateConnection, sid: str, source: str) -> str:
         reader = conn.execute("SELECT key, address FROM reader_ids WHERE sid = ?", (sid,)).fetchone()
         if reader is None:
             return "unknown"
@@ -103,6 +109,7 @@ class SubscriberStore(SubscriberRows):
     def set_topics(self, sid: str, topics: tuple[str, ...] | None) -> str:
         """"saved" or "unknown"; the state stays as it is."""
         with self._write() as conn:
+            self._lock_sids(conn, [sid])
             reader = conn.execute("SELECT key FROM reader_ids WHERE sid = ?", (sid,)).fetchone()
             before = self._row(conn, reader["key"]) if reader else None
             if before is None:
@@ -119,6 +126,7 @@ class SubscriberStore(SubscriberRows):
             raise DigestError(f"{address}: no such state {state!r} (one of {', '.join(STATES)})")
         address, key = address_key(address)
         with self._write() as conn:
+            self._lock(conn, [(key, address)])
             before = self._row(conn, key)
             left = before is not None and before.state in BLOCKED and state not in BLOCKED
             if left or (before and (before.state, before.name, before.topics) == (state, name, topics)):
@@ -134,6 +142,7 @@ class SubscriberStore(SubscriberRows):
         """Unsubscribe by the owner's command; False when there is no row or it was unsubscribed already."""
         _, key = address_key(address)
         with self._write() as conn:
+            self._lock(conn, [(key, None)])
             before = self._row(conn, key)
             if before is None or before.state == "unsubscribed":
                 return False
@@ -144,6 +153,7 @@ class SubscriberStore(SubscriberRows):
     def _mark(self, address: str, state: str, source: str, detail: str) -> str:
         address, key = address_key(address)
         with self._write() as conn:
+            self._lock(conn, [(key, address)])
             before = self._row(conn, key)
             if before is not None and before.state == state:
                 return "already"
@@ -165,6 +175,7 @@ class SubscriberStore(SubscriberRows):
         """Count a temporary failure; the count after it (0: the address has no row, nothing counted)."""
         _, key = address_key(address)
         with self._write() as conn:
+            self._lock(conn, [(key, None)])
             before = self._row(conn, key)
             if before is None:
                 return 0
@@ -177,6 +188,7 @@ class SubscriberStore(SubscriberRows):
         neither: nothing to undo, the row is left as it is) or "unknown" (no row)."""
         _, key = address_key(address)
         with self._write() as conn:
+            self._lock(conn, [(key, None)])
             before = self._row(conn, key)
             if before is None:
                 return "unknown"
@@ -191,7 +203,9 @@ class SubscriberStore(SubscriberRows):
         is never resubscribed."""
         report = ImportReport()
         seen: dict[str, str] = {}
+        records = list(records)
         with self._write(keep=not dry_run) as conn:
+            self._lock(conn, reversed([(a.lower(), a) for a in _addresses(records)]))  # the first spelling wins
             for rec in records:
                 address, reason = check_address(rec.address)
                 if rec.state == SKIP:
@@ -218,3 +232,13 @@ class SubscriberStore(SubscriberRows):
                              consent_ip=rec.consent_ip or (before.consent_ip if before else None), **extra)
                 (report.added if before is None else report.updated).append(address)
         return report
+
+
+def _addresses(records: list[ImportRecord]) -> list[str]:
+    """The valid addresses of the records an import may write (what `_lock` locks first)."""
+    out = []
+    for rec in records:
+        address, _ = check_address(rec.address)
+        if address is not None and rec.state in STATES:
+            out.append(address)
+    return out

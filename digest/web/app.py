@@ -63,7 +63,7 @@ class Pages:
         self.topics = list(sub.topics)
         self.per_ip = RateLimiter(sub.rate_per_ip, 3600.0, clock=clock)
         self.per_address = RateLimiter(sub.rate_per_address, 86400.0, clock=clock)
-        self.store = PageStore(settings.state_path, clock, sub.rate_per_address)
+        self.store = PageStore(settings, clock, sub.rate_per_address)
 
     # -- helpers ---------------------------------------------------------------------------------
 

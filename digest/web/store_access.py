@@ -1,10 +1,16 @@
 """The subscriber store behind the pages: one connection, used from the event loop's own thread.
 
+The store is the ledger's, a SQLite file or a PostgreSQL database shared with other hosts (a web
+host taking sign-ups, a sending host). When PostgreSQL restarts or the network cuts the
+connection, the call that finds it lost is made once more on a new connection (a change is one
+transaction: it was made before the cut, or it was not; made again, it is decided again on the row
+as it now is), and the pages go on.
+
 Each call is one short transaction, so it runs right in the event loop rather than on a worker
 thread: handing each statement's result back across threads costs more than the statement,
 because the worker waits for the GIL while the loop parses requests. The price: while another
-process holds the database's write lock (a `digest send` recording a delivery, also a short
-transaction), the pages wait with it.
+process holds the database's write lock (SQLite) or the row's lock (PostgreSQL) (a `digest send`
+recording a delivery, also a short transaction), the pages wait with it.
 
 Unsubscribes are committed in groups. A commit is an fsync (synchronous=FULL: ~1 ms or more,
 more on a busy disk), and one per request serialises a one-click rush on the disk (one run of
@@ -20,9 +26,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from pathlib import Path
+from functools import partial
 from typing import TypeVar
 
+from digest.config import Settings
+from digest.state.engine import is_connection_lost
 from digest.state.subscribers import SubscriberStore
 
 T = TypeVar("T")
@@ -31,8 +39,8 @@ T = TypeVar("T")
 class PageStore:
     """The store as the pages use it: short transactions on the loop's thread; unsubscribes group-committed."""
 
-    def __init__(self, path: Path, clock: Callable[[], float], rate_per_address: int) -> None:
-        self.path = path
+    def __init__(self, settings: Settings, clock: Callable[[], float], rate_per_address: int) -> None:
+        self.settings = settings
         self.clock = clock
         self.rate_per_address = rate_per_address
         self._store: SubscriberStore | None = None
@@ -41,12 +49,30 @@ class PageStore:
 
     def _open(self) -> SubscriberStore:
         if self._store is None:  # opened at the first request, on the loop's thread that uses it
-            self._store = SubscriberStore.open(self.path, clock=self.clock, rate_per_address=self.rate_per_address)
+            self._store = SubscriberStore.open(self.settings, clock=self.clock, rate_per_address=self.rate_per_address)
         return self._store
+
+    def _call(self, call: Callable[[SubscriberStore], T]) -> T:
+        """`call(store)`; once more on a new connection when the old one was lost (PostgreSQL restarted)."""
+        try:
+            return call(self._open())
+        except Exception as exc:
+            if not is_connection_lost(exc):
+                raise
+            self._drop()
+            return call(self._open())
+
+    def _drop(self) -> None:
+        store, self._store = self._store, None
+        if store is not None:
+            try:
+                store.close()
+            except Exception:  # noqa: BLE001 - a lost connection may not close cleanly; it is gone either way
+                pass
 
     async def run(self, call: Callable[[SubscriberStore], T]) -> T:
         """`call(store)`, one short transaction."""
-        return call(self._open())
+        return self._call(call)
 
     async def unsubscribe(self, sid: str, *, source: str) -> str:
         """`store.unsubscribe(sid, source=source)`, committed with whatever other unsubscribes wait beside it."""
@@ -63,7 +89,7 @@ class PageStore:
         for source in dict.fromkeys(s for s, _, _ in waiting):
             group = [(sid, answer) for s, sid, answer in waiting if s == source]
             try:
-                outcomes = self._open().unsubscribe_many([sid for sid, _ in group], source=source)
+                outcomes = self._call(partial(_unsubscribe_many, sids=[sid for sid, _ in group], source=source))
             except Exception as exc:  # noqa: BLE001 - every waiting request gets the error, the writer goes on
                 for _, answer in group:
                     if not answer.done():
@@ -77,6 +103,8 @@ class PageStore:
     def close(self) -> None:
         if self._waiting:  # the loop is stopping: nothing more will run the writer
             self._commit_waiting()
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        self._drop()
+
+
+def _unsubscribe_many(store: SubscriberStore, *, sids: list[str], source: str) -> list[str]:
+    return store.unsubscribe_many(sids, source=source)

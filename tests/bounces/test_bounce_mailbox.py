@@ -52,7 +52,7 @@ def site_settings(root: Path, imap: Dovecot, mailbox: str, **bounces: object) ->
 
 
 def subscribe(settings: Settings, *addresses: str) -> None:
-    with SubscriberStore.open(settings.state_path, clock=clock) as store:
+    with SubscriberStore.open(settings, clock=clock) as store:
         for address in addresses:
             store.add(address, source="command")
 
@@ -62,7 +62,7 @@ def fetch(settings: Settings, imap: Dovecot) -> object:
 
 
 def state_of(settings: Settings, address: str) -> str | None:
-    with SubscriberStore.open(settings.state_path, clock=clock) as store:
+    with SubscriberStore.open(settings, clock=clock) as store:
         sub = store.get(address)
         return sub.state if sub else None
 
@@ -75,7 +75,7 @@ def test_dsn_5_1_1_leaves_the_address_bounced_and_blocked(tmp_path: Path, imap: 
     summary = fetch(settings, imap)
     assert (summary.fetched, summary.hard) == (1, 1)
     assert state_of(settings, "ghost@example.org") == "bounced"
-    with SubscriberStore.open(settings.state_path, clock=clock) as store:
+    with SubscriberStore.open(settings, clock=clock) as store:
         assert store.blocked_keys() == {"ghost@example.org"}
         assert [s.address for s in store.confirmed()] == ["ok@example.org"]
         assert "5.1.1" in str(store.events("ghost@example.org")[-1]["detail"])
@@ -86,7 +86,7 @@ def test_verp_token_maps_the_bounce_to_its_reader(tmp_path: Path, imap: Dovecot,
     """The Exim bounce came back to bounces+<sid>@example.com: the sid names the reader, whatever the report says."""
     settings = site_settings(tmp_path, imap, mailbox)
     subscribe(settings, "erin.old@example.net")
-    with SubscriberStore.open(settings.state_path, clock=clock) as store:
+    with SubscriberStore.open(settings, clock=clock) as store:
         sid = store.sid_for("erin.old@example.net")
     imap.deliver(sample("exim_5.1.1_verp.eml").replace(b"TOKEN", sid.encode()), mailbox=mailbox)
     assert fetch(settings, imap).hard == 1
@@ -107,7 +107,7 @@ def test_message_id_maps_a_forwarded_bounce_through_the_outbox(tmp_path: Path, i
     assert fetch(settings, imap).hard == 1
     assert state_of(settings, "carol@example.net") == "bounced"  # a CSV recipient: a row, bounced
     assert state_of(settings, "zed@example.net") is None
-    [entry] = list_bounces(settings.state_path, clock=clock).blocked
+    [entry] = list_bounces(settings, clock=clock).blocked
     assert entry.address == "carol@example.net"
 
 
@@ -127,7 +127,7 @@ def test_soft_bounce_is_counted_not_blocked(tmp_path: Path, imap: Dovecot, mailb
     subscribe(settings, "frank@example.org")
     imap.deliver(sample("postfix_4.2.2_mailbox_full_delayed.eml"), mailbox=mailbox)
     assert fetch(settings, imap).soft == 1
-    with SubscriberStore.open(settings.state_path, clock=clock) as store:
+    with SubscriberStore.open(settings, clock=clock) as store:
         frank = store.get("frank@example.org")
         assert frank is not None and (frank.state, frank.soft_bounces) == ("confirmed", 1)
         assert store.blocked_keys() == set()
@@ -167,7 +167,7 @@ def test_fetching_twice_does_not_count_twice(tmp_path: Path, imap: Dovecot, mail
     imap.deliver(raw, mailbox=mailbox)  # as if \Seen had never been set: the same message, unseen again
     second = fetch(settings, imap)
     assert (second.fetched, second.soft, second.repeated) == (1, 0, 1)
-    with SubscriberStore.open(settings.state_path, clock=clock) as store:
+    with SubscriberStore.open(settings, clock=clock) as store:
         frank = store.get("frank@example.org")
         assert frank is not None and frank.soft_bounces == 1
     assert imap.unseen(mailbox) == 0

@@ -41,7 +41,7 @@ def make_site(root: Path, smtp_port: int, bounces: dict[str, object]) -> None:
         write_article(root, f"story-{day}", MONDAY - timedelta(days=day + 1))
     (root / "subscribers.csv").write_text("email\n" + "\n".join(READERS) + "\n", encoding="utf-8")
     settings = load_settings(root / "config.yaml", env={})
-    with SubscriberStore.open(settings.state_path, clock=lambda: MONDAY.timestamp()) as store:
+    with SubscriberStore.open(settings, clock=lambda: MONDAY.timestamp()) as store:
         store.add("ghost@example.org", source="command")  # a reader digest knows, so the DSN maps to it
 
 

@@ -23,6 +23,8 @@ import pytest
 from smtp_servers import Faults, FaultyInbox, Inbox, serve
 from test_outbox import addresses, digest, forget_bounce, make_site, start_send
 
+from digest.config import load_settings
+
 MESSAGE_ID = re.compile(rb"^Message-ID:\s*(<[^>\r\n]+>)", re.IGNORECASE | re.MULTILINE)
 READERS = 500
 KILLS = 5
@@ -222,7 +224,7 @@ def test_the_cli_flags_no_resend_ambiguous_and_retry_failed(tmp_path: Path) -> N
         status = digest(site, "status", issue_id)
         assert "failed: 1," in status.stdout and "exhausted: 0," in status.stdout, status.stdout
         assert "reader002@example.org: the server says the mailbox does not exist" in first.stderr, first.stderr
-        forget_bounce(site / ".digest" / "state.sqlite", "reader002@example.org")
+        forget_bounce(load_settings(site / "config.yaml", env={}), "reader002@example.org")
         fixed = digest(site, "send", *args, "--retry-failed")
         assert fixed.returncode == 0, fixed.stderr
     assert inbox.counts() == {"reader000@example.org": 1, "reader001@example.org": 2,

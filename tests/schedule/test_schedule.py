@@ -19,6 +19,7 @@ from digest import pipeline
 from digest.cron import cron_trigger
 from digest.schedule.runner import run_tick
 from digest.schedule.ticks import last_tick, next_ticks
+from digest.state.engine import open_state
 from digest.state.schedule import ScheduleState
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -124,7 +125,7 @@ def test_empty_week_is_recorded_as_skipped(site: Path) -> None:
     settings = settings_for(site)
     outcome = run_tick(settings, MONDAY + timedelta(minutes=1))
     assert outcome.outcome == "skipped-empty"
-    with ScheduleState(settings.state_path, clock=time.time) as state:
+    with ScheduleState(open_state(settings), clock=time.time) as state:
         assert state.recent()[0]["outcome"] == "skipped-empty"
     assert not (site / "issues").exists() or not list((site / "issues").glob("*.html"))
 

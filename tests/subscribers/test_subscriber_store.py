@@ -1,15 +1,16 @@
-"""The subscriber store: states, nonces, sids, the history of every change, and racing writers."""
+"""The subscriber store: states, nonces, sids, the history of every change, and racing writers; on both
+engines (a SQLite file, and a real PostgreSQL: tests/pg_server.py)."""
 
 from __future__ import annotations
 
 import multiprocessing
-import sqlite3
 import threading
 from pathlib import Path
 
 import pytest
 
 from digest.errors import DigestError
+from digest.state.engine import open_ledger
 from digest.state.subscribers import SubscriberStore
 
 T0 = 1_750_000_000.0
@@ -25,19 +26,21 @@ class Clock:
         return self.now
 
 
-def open_store(tmp_path: Path, clock: Clock | None = None, **kw: int) -> SubscriberStore:
-    return SubscriberStore.open(tmp_path / "state.sqlite", clock=clock or Clock(), **kw)
+def open_store(state: str, clock: Clock | None = None, **kw: int) -> SubscriberStore:
+    """The store in the ledger `state` names (a file, or a PostgreSQL database: the `state_engine` fixture)."""
+    return SubscriberStore.open(state, clock=clock or Clock(), **kw)
 
 
-def event_count(path: Path) -> int:
-    with sqlite3.connect(path) as conn:
+def event_count(state: str) -> int:
+    """Counted through a connection of its own: what is committed."""
+    with open_ledger(state, root=Path("/")) as conn:
         return int(conn.execute("SELECT COUNT(*) FROM subscriber_events").fetchone()[0])
 
 
-def test_a_reader_signs_up_confirms_and_leaves_and_each_step_is_logged(tmp_path: Path) -> None:
+def test_a_reader_signs_up_confirms_and_leaves_and_each_step_is_logged(state_engine: str) -> None:
     """request -> pending, confirm -> confirmed, unsubscribe -> unsubscribed, each an event with its source."""
     clock = Clock()
-    with open_store(tmp_path, clock) as store:
+    with open_store(state_engine, clock) as store:
         req = store.request("Ann.Lee@Example.org", ("AI",), source="form", ip="203.0.113.9")
         assert (req.send_mail, req.why, req.subscriber.state) == (True, "new", "pending")
         sid = req.subscriber.sid
@@ -59,9 +62,9 @@ def re_sid(sid: str) -> bool:
     return len(sid) == 16 and all(c.isalnum() or c in "-_" for c in sid)
 
 
-def test_unsubscribing_twice_is_already(tmp_path: Path) -> None:
+def test_unsubscribing_twice_is_already(state_engine: str) -> None:
     """The second unsubscribe answers "already" and logs nothing more; an unknown sid is "unknown"."""
-    with open_store(tmp_path) as store:
+    with open_store(state_engine) as store:
         store.add("bob@example.org")
         sid = store.sid_for("bob@example.org")
         assert store.unsubscribe(sid, source="one-click") == "unsubscribed"
@@ -71,9 +74,9 @@ def test_unsubscribing_twice_is_already(tmp_path: Path) -> None:
         assert store.unsubscribe("no-such-sid", source="form") == "unknown"
 
 
-def test_a_confirm_token_from_before_an_unsubscribe_never_confirms(tmp_path: Path) -> None:
+def test_a_confirm_token_from_before_an_unsubscribe_never_confirms(state_engine: str) -> None:
     """The nonce of an old request is stale after an unsubscribe, after a newer request, and forever after."""
-    with open_store(tmp_path) as store:
+    with open_store(state_engine) as store:
         first = store.request("cat@example.org", None, source="form", ip=None)
         sid = first.subscriber.sid
         assert store.unsubscribe(sid, source="form") == "unsubscribed"
@@ -88,9 +91,9 @@ def test_a_confirm_token_from_before_an_unsubscribe_never_confirms(tmp_path: Pat
         assert store.confirm("unknown-sid", second.nonce) == "unknown"
 
 
-def test_a_token_for_one_sid_cannot_act_on_another(tmp_path: Path) -> None:
+def test_a_token_for_one_sid_cannot_act_on_another(state_engine: str) -> None:
     """Ann's nonce does not confirm Bob's row; unsubscribing Ann's sid leaves Bob as he was."""
-    with open_store(tmp_path) as store:
+    with open_store(state_engine) as store:
         ann = store.request("ann@example.org", None, source="form", ip=None)
         bob = store.request("bob@example.org", None, source="form", ip=None)
         assert store.confirm(bob.subscriber.sid, ann.nonce) == "stale"
@@ -101,10 +104,10 @@ def test_a_token_for_one_sid_cannot_act_on_another(tmp_path: Path) -> None:
         assert store.by_sid(bob.subscriber.sid).key == "bob@example.org"  # type: ignore[union-attr]
 
 
-def test_a_confirmed_reader_asking_again_gets_no_mail_and_requests_are_rate_limited(tmp_path: Path) -> None:
+def test_a_confirmed_reader_asking_again_gets_no_mail_and_requests_are_rate_limited(state_engine: str) -> None:
     """Confirmed: no mail ("confirmed"). Pending: a mail per request up to rate_per_address a day, then "rate"."""
     clock = Clock()
-    with open_store(tmp_path, clock, rate_per_address=2) as store:
+    with open_store(state_engine, clock, rate_per_address=2) as store:
         store.add("ann@example.org")
         assert store.request("ann@example.org", None, source="form", ip=None).why == "confirmed"
         answers = [store.request("dan@example.org", None, source="form", ip=None) for _ in range(3)]
@@ -115,10 +118,10 @@ def test_a_confirmed_reader_asking_again_gets_no_mail_and_requests_are_rate_limi
         assert store.request("dan@example.org", None, source="form", ip=None).send_mail
 
 
-def test_every_change_writes_an_event(tmp_path: Path) -> None:
+def test_every_change_writes_an_event(state_engine: str) -> None:
     """Each call that changes a row adds exactly one subscriber_events row; a call that changes nothing adds none."""
-    path = tmp_path / "state.sqlite"
-    with open_store(tmp_path) as store:
+    path = state_engine
+    with open_store(state_engine) as store:
         sid = store.sid_for("eve@example.org")  # a CSV recipient: an id, no row
         changes = [
             lambda: store.add("eve@example.org", name="Eve"),
@@ -148,9 +151,9 @@ def test_every_change_writes_an_event(tmp_path: Path) -> None:
         assert store.get("fay@example.org").state == "unsubscribed"  # type: ignore[union-attr]
 
 
-def test_forget_bounce_tells_an_undone_bounce_from_nothing_to_undo(tmp_path: Path) -> None:
+def test_forget_bounce_tells_an_undone_bounce_from_nothing_to_undo(state_engine: str) -> None:
     """"confirmed" only when it undid a bounce or complaint; "kept" for a row that was neither; "unknown": no row."""
-    with open_store(tmp_path) as store:
+    with open_store(state_engine) as store:
         store.add("ok@example.org")
         store.mark_bounced("gone@example.org", source="bounce", detail="550 5.1.1")
         store.mark_complained("cross@example.org", detail="abuse")
@@ -161,22 +164,34 @@ def test_forget_bounce_tells_an_undone_bounce_from_nothing_to_undo(tmp_path: Pat
         assert {s.address for s in store.confirmed()} == {"ok@example.org", "gone@example.org", "cross@example.org"}
 
 
-def test_unsubscribe_many_decides_each_as_unsubscribe_would_in_one_commit(tmp_path: Path) -> None:
+def test_unsubscribe_many_decides_each_as_unsubscribe_would_in_one_commit(state_engine: str) -> None:
     """A subscriber, a CSV reader's sid, one already gone, an unknown sid and a sid twice: the outcomes of
-    unsubscribe in turn, an event per change, and a single BEGIN IMMEDIATE ... COMMIT for them all."""
-    path = tmp_path / "state.sqlite"
-    with open_store(tmp_path) as store:
+    unsubscribe in turn, an event per change, and a single transaction for them all (SQLite: one BEGIN
+    IMMEDIATE ... COMMIT; PostgreSQL: every row it wrote has the same transaction id, xmin)."""
+    path = state_engine
+    with open_store(state_engine) as store:
         store.add("ann@example.org")
         store.add("gus@example.org")
         store.remove("gus@example.org")
         ann, csv, gus = (store.sid_for(a) for a in ("ann@example.org", "csv@example.org", "gus@example.org"))
         count = event_count(path)
+        last = store.conn.execute("SELECT MAX(id) FROM subscriber_events").fetchone()[0]
         statements: list[str] = []
-        store.conn.set_trace_callback(statements.append)
+        sqlite = store.conn.dialect == "sqlite"
+        if sqlite:
+            store.conn.raw.set_trace_callback(statements.append)  # type: ignore[attr-defined]
         outcomes = store.unsubscribe_many([ann, csv, gus, "no-such-sid", ann], source="one-click")
-        store.conn.set_trace_callback(None)
+        if sqlite:
+            store.conn.raw.set_trace_callback(None)  # type: ignore[attr-defined]
+            assert [s for s in statements if s in ("BEGIN IMMEDIATE", "COMMIT")] == ["BEGIN IMMEDIATE", "COMMIT"]
+        else:
+            xids = store.conn.execute(
+                "SELECT DISTINCT e.xmin::text FROM subscriber_events e WHERE e.id > ? UNION"
+                " SELECT DISTINCT s.xmin::text FROM subscribers s WHERE s.key IN (?, ?)",
+                (last, "ann@example.org", "csv@example.org"),
+            ).fetchall()
+            assert len(xids) == 1, xids
         assert outcomes == ["unsubscribed", "unsubscribed", "already", "unknown", "already"]
-        assert [s for s in statements if s in ("BEGIN IMMEDIATE", "COMMIT")] == ["BEGIN IMMEDIATE", "COMMIT"]
         assert event_count(path) == count + 2
         for address in ("ann@example.org", "csv@example.org"):
             row = store.get(address)
@@ -185,9 +200,9 @@ def test_unsubscribe_many_decides_each_as_unsubscribe_would_in_one_commit(tmp_pa
         assert store.unsubscribe_many([], source="form") == []
 
 
-def test_a_left_address_is_not_resubscribed_by_add_and_a_bounce_keeps_what_says_more(tmp_path: Path) -> None:
+def test_a_left_address_is_not_resubscribed_by_add_and_a_bounce_keeps_what_says_more(state_engine: str) -> None:
     """add() keeps an unsubscribed row; a bounce on an unsubscribed row leaves it unsubscribed."""
-    with open_store(tmp_path) as store:
+    with open_store(state_engine) as store:
         store.add("gus@example.org")
         assert store.remove("gus@example.org") and not store.remove("gus@example.org")
         assert store.add("gus@example.org") == "kept"
@@ -199,9 +214,9 @@ def test_a_left_address_is_not_resubscribed_by_add_and_a_bounce_keeps_what_says_
         assert store.note_soft_bounce("nobody@example.org", detail="451") == 0
 
 
-def test_bad_addresses_are_refused_with_the_reason(tmp_path: Path) -> None:
+def test_bad_addresses_are_refused_with_the_reason(state_engine: str) -> None:
     """A malformed or SMTPUTF8 address is one DigestError naming it and why, and writes nothing."""
-    with open_store(tmp_path) as store:
+    with open_store(state_engine) as store:
         for bad in ("ann@example.org\r\nBcc: x@evil.example", "用户@example.org", "a@b@c.org"):
             with pytest.raises(DigestError, match=r"ann|用户|a@b"):
                 store.request(bad, None, source="form", ip=None)
@@ -209,20 +224,20 @@ def test_bad_addresses_are_refused_with_the_reason(tmp_path: Path) -> None:
 
 
 def _race_confirm(path: str, sid: str, nonce: str, barrier: object) -> str:
-    with SubscriberStore.open(Path(path), clock=Clock()) as store:
+    with SubscriberStore.open(path, clock=Clock()) as store:
         barrier.wait()  # type: ignore[attr-defined]
         return store.confirm(sid, nonce)
 
 
 def _race_unsubscribe(path: str, sid: str, barrier: object) -> str:
-    with SubscriberStore.open(Path(path), clock=Clock()) as store:
+    with SubscriberStore.open(path, clock=Clock()) as store:
         barrier.wait()  # type: ignore[attr-defined]
         return store.unsubscribe(sid, source="one-click")
 
 
-def _check_race(tmp_path: Path, outcomes: list[tuple[str, str]]) -> None:
+def _check_race(state_engine: str, outcomes: list[tuple[str, str]]) -> None:
     """Whatever the order: one consistent row, both events logged, the answers agreeing with the order."""
-    with open_store(tmp_path) as store:
+    with open_store(state_engine) as store:
         for i, (confirmed, unsubscribed) in enumerate(outcomes):
             address = f"r{i}@example.org"
             row = store.get(address)
@@ -235,17 +250,17 @@ def _check_race(tmp_path: Path, outcomes: list[tuple[str, str]]) -> None:
                 assert confirmed == "stale" and steps == [(None, "pending"), ("pending", "unsubscribed")]
 
 
-def _pending(tmp_path: Path, n: int) -> list[tuple[str, str]]:
-    with open_store(tmp_path) as store:
+def _pending(state_engine: str, n: int) -> list[tuple[str, str]]:
+    with open_store(state_engine) as store:
         return [(r.subscriber.sid, r.nonce) for r in
                 (store.request(f"r{i}@example.org", None, source="form", ip=None) for i in range(n))]
 
 
-def test_concurrent_confirm_and_unsubscribe_threads_leave_a_consistent_row(tmp_path: Path) -> None:
+def test_concurrent_confirm_and_unsubscribe_threads_leave_a_consistent_row(state_engine: str) -> None:
     """Two threads, each with its own connection, race a confirm and an unsubscribe on one row, 20 times."""
     outcomes = []
-    path = str(tmp_path / "state.sqlite")
-    for sid, nonce in _pending(tmp_path, 20):
+    path = state_engine
+    for sid, nonce in _pending(path, 20):
         barrier = threading.Barrier(2)
         results: dict[str, str] = {}
 
@@ -261,14 +276,14 @@ def test_concurrent_confirm_and_unsubscribe_threads_leave_a_consistent_row(tmp_p
         for t in threads:
             t.join(30)
         outcomes.append((results["c"], results["u"]))
-    _check_race(tmp_path, outcomes)
+    _check_race(state_engine, outcomes)
 
 
-def test_concurrent_confirm_and_unsubscribe_processes_leave_a_consistent_row(tmp_path: Path) -> None:
-    """The same race between two processes (each its own SQLite connection and lock)."""
+def test_concurrent_confirm_and_unsubscribe_processes_leave_a_consistent_row(state_engine: str) -> None:
+    """The same race between two processes (each its own connection: SQLite's lock, or PostgreSQL's row lock)."""
     ctx = multiprocessing.get_context("spawn")
-    path = str(tmp_path / "state.sqlite")
-    pairs = _pending(tmp_path, 6)
+    path = state_engine
+    pairs = _pending(path, 6)
     outcomes = []
     with ctx.Manager() as manager, ctx.Pool(2) as pool:
         for sid, nonce in pairs:
@@ -276,4 +291,4 @@ def test_concurrent_confirm_and_unsubscribe_processes_leave_a_consistent_row(tmp
             c = pool.apply_async(_race_confirm, (path, sid, nonce, barrier))
             u = pool.apply_async(_race_unsubscribe, (path, sid, barrier))
             outcomes.append((c.get(60), u.get(60)))
-    _check_race(tmp_path, outcomes)
+    _check_race(state_engine, outcomes)

@@ -73,7 +73,7 @@ def check_page(page: Any) -> None:
 
 
 def row(settings: Settings, clock: Clock, address: str) -> tuple[str | None, tuple[str, ...] | None, list[str]]:
-    with SubscriberStore.open(settings.state_path, clock=clock) as store:
+    with SubscriberStore.open(settings, clock=clock) as store:
         sub = store.get(address)
         states = [str(e["to_state"]) for e in store.events(address)]
     return (sub.state if sub else None), (sub.topics if sub else None), states

@@ -85,7 +85,7 @@ def test_a_rush_of_one_click_posts_over_http_all_land(tmp_path: Path) -> None:
             answers = asyncio.run(rush(url))
     assert [a.status_code for a in answers] == [200] * 40
     assert not any("set-cookie" in a.headers for a in answers)
-    with SubscriberStore.open(settings.state_path, clock=clock) as store:
+    with SubscriberStore.open(settings, clock=clock) as store:
         assert {s.state for s in store.all()} == {"unsubscribed"}
         for i in range(40):
             assert [e["source"] for e in store.events(f"reader{i}@example.org")] == ["command", "one-click"]

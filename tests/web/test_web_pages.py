@@ -25,7 +25,7 @@ class Site:
     settings: Settings
 
     def store(self) -> SubscriberStore:
-        return SubscriberStore.open(self.settings.state_path, clock=self.clock)
+        return SubscriberStore.open(self.settings, clock=self.clock)
 
     def state(self, address: str) -> str | None:
         with self.store() as store:
@@ -41,11 +41,12 @@ class Site:
 
 
 @pytest.fixture
-def site(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Site]:
+def site(tmp_path: Path, request: pytest.FixtureRequest, state_engine: str) -> Iterator[Site]:
+    """The pages served over HTTP, their ledger on each engine (a file, then PostgreSQL)."""
     subscribe = getattr(request, "param", {})
     inbox = Inbox()
     with serve(inbox) as smtp_port:
-        settings = site_settings(tmp_path, smtp_port, **subscribe)
+        settings = site_settings(tmp_path, smtp_port, state=state_engine, **subscribe)
         clock = Clock()
         with running_app(settings, clock) as url:
             yield Site(url, inbox, clock, settings)

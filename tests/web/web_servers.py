@@ -41,10 +41,12 @@ class Clock:
         self.now += hours * 3600
 
 
-def site_settings(tmp: Path, smtp_port: int, *, language: str = "en", **subscribe: object) -> Settings:
+def site_settings(tmp: Path, smtp_port: int, *, language: str = "en", state: str | None = None,
+                  **subscribe: object) -> Settings:
+    """A site for the pages; `state`: its ledger (a file or a postgresql:// URL; default a file in `tmp`)."""
     data = {
         "site": {"title": "Test Digest", "base_url": "https://news.example.com", "language": language},
-        "state": str(tmp / "state.sqlite"),
+        "state": state or str(tmp / "state.sqlite"),
         "out": str(tmp / "issues"),
         "content": str(tmp / "content"),
         "smtp": {"host": "127.0.0.1", "port": smtp_port, "security": "none",

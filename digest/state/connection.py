@@ -1,0 +1,378 @@
+"""One connection to the ledger, on SQLite or PostgreSQL, behind the same few methods.
+
+The stores write their SQL once, in the subset both engines read the same way: `?`
+placeholders (turned into psycopg's `%s` here, once per statement text), `INSERT … ON CONFLICT
+(…) DO NOTHING / DO UPDATE SET …`, `RETURNING`, no `rowid`. Their DDL is written in SQLite's
+spelling and run through `script`, which maps it for PostgreSQL (REAL → DOUBLE PRECISION, BLOB →
+BYTEA, an `INTEGER PRIMARY KEY` id → an identity column, INTEGER → BIGINT).
+
+Outside `transaction()` every statement commits by itself on both engines. Inside it, SQLite
+takes the database's one write lock at BEGIN (IMMEDIATE); PostgreSQL runs READ COMMITTED, so a
+read-modify-write must lock its rows (`SELECT … FOR UPDATE`).
+
+This module imports no store: the modules that declare tables (each store's `create_schema`)
+import `StateConnection` from here, and `digest.state.engine` (which runs the migrations, and so
+imports them) re-exports it for everyone else. That keeps the imports free of circles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sqlite3
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from functools import lru_cache
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from digest.config_model import STATE_URL_SCHEMES
+from digest.errors import StateDatabaseError, StateUnreachableError, pg_error
+from digest.state.db import connect as connect_sqlite
+
+if TYPE_CHECKING:
+    import psycopg
+    import psycopg.rows
+
+__all__ = [  # pg_error: re-exported from digest.errors for the stores that name a PostgreSQL failure
+    "Cursor", "Dialect", "PgRow", "PostgresConnection", "SqliteConnection", "StateConnection", "is_connection_lost",
+    "is_url", "lock_key", "open_postgresql", "open_sqlite", "pg_ddl", "pg_error", "pg_sql", "split_statements",
+    "url_where",
+]
+
+Dialect = Literal["sqlite", "postgresql"]
+
+
+def is_url(state: str) -> bool:
+    """Whether a `state:` value (or `digest state copy`'s FROM/TO) names a PostgreSQL database, not a file."""
+    return state.strip().lower().startswith(STATE_URL_SCHEMES)
+
+
+class Cursor(Protocol):
+    """What `execute` returns on both engines: rows read as row[0], row["name"] and dict(row)."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class PgRow:
+    """A PostgreSQL row that reads like sqlite3.Row: by index, by column name, dict(row), unpacking."""
+
+    __slots__ = ("_names", "_values")
+
+    def __init__(self, names: Mapping[str, int], values: Sequence[Any]) -> None:
+        self._names = names
+        self._values = values
+
+    def __getitem__(self, key: int | str) -> Any:
+        return self._values[self._names[key] if isinstance(key, str) else key]
+
+    def keys(self) -> list[str]:
+        return list(self._names)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PgRow):
+            return tuple(self._values) == tuple(other._values) and self.keys() == other.keys()
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # like sqlite3.Row compared by value: not a key
+
+    def __repr__(self) -> str:
+        return f"PgRow({dict(zip(self._names, self._values))!r})"
+
+
+def _pg_rows(cursor: psycopg.Cursor[Any]) -> psycopg.rows.RowMaker[PgRow]:
+    names = {column.name: i for i, column in enumerate(cursor.description or ())}
+    return lambda values: PgRow(names, values)
+
+
+def _scan(sql: str) -> Iterator[tuple[bool, str]]:
+    """The statement's text in pieces: (True, code) outside quotes and comments, (False, text) inside."""
+    pattern = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*")
+    last = 0
+    for match in pattern.finditer(sql):
+        if match.start() > last:
+            yield True, sql[last:match.start()]
+        yield False, match.group(0)
+        last = match.end()
+    if last < len(sql):
+        yield True, sql[last:]
+
+
+@lru_cache(maxsize=1024)
+def pg_sql(sql: str) -> str:
+    """`?` placeholders as psycopg's `%s`, and a literal `%` doubled (psycopg reads every `%`)."""
+    return "".join(
+        part.replace("%", "%%").replace("?", "%s") if code else part.replace("%", "%%") for code, part in _scan(sql)
+    )
+
+
+# A type is upper case and follows its column's name ("blob BLOB": the name stays): the house's DDL style.
+_DDL_MAP = (
+    (re.compile(r"(\w\s+)INTEGER\s+PRIMARY\s+KEY(\s+AUTOINCREMENT)?\b"),
+     r"\1BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"),
+    (re.compile(r"(\w\s+)REAL\b"), r"\1DOUBLE PRECISION"),
+    (re.compile(r"(\w\s+)BLOB\b"), r"\1BYTEA"),
+    (re.compile(r"(\w\s+)INTEGER\b"), r"\1BIGINT"),
+    (re.compile(r"\)\s*WITHOUT\s+ROWID\b", re.I), ")"),
+)
+
+
+def pg_ddl(ddl: str) -> str:
+    """DDL in SQLite's spelling, as PostgreSQL reads it (comments and quoted text left alone)."""
+    out = []
+    for code, part in _scan(ddl):
+        if code:
+            for pattern, replacement in _DDL_MAP:
+                part = pattern.sub(replacement, part)
+        out.append(part)
+    return "".join(out)
+
+
+def split_statements(script: str) -> list[str]:
+    """A script's statements, split at the semicolons outside quotes and comments."""
+    statements, current = [], []
+    for code, part in _scan(script):
+        if not code:
+            current.append(part)
+            continue
+        pieces = part.split(";")
+        for piece in pieces[:-1]:
+            current.append(piece)
+            statements.append("".join(current))
+            current = []
+        current.append(pieces[-1])
+    statements.append("".join(current))
+    kept = []
+    for statement in statements:
+        bare = "".join(p for code, p in _scan(statement) if code).strip()
+        if bare:
+            kept.append(statement.strip())
+    return kept
+
+
+def lock_key(key: str) -> int:
+    """A text key as PostgreSQL's 64-bit advisory lock number, the same in every process."""
+    return int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "big", signed=True)
+
+
+class StateConnection:
+    """The ledger's connection: `execute`, `executemany`, `transaction`, `script`, advisory locks."""
+
+    dialect: Dialect
+    where: str  # the file path, or postgresql://user@host:port/db (never the password)
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> Cursor:
+        raise NotImplementedError
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
+        raise NotImplementedError
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """BEGIN … COMMIT around the block, ROLLBACK when it raises; nested: a savepoint."""
+        raise NotImplementedError
+
+    def script(self, ddl: str) -> None:
+        """DDL in SQLite's spelling, statement by statement (inside the caller's transaction, if any)."""
+        raise NotImplementedError
+
+    def try_advisory_lock(self, key: str) -> bool:
+        """A session-level lock on `key`, held until advisory_unlock or the connection ends (PostgreSQL)."""
+        raise NotImplementedError(f"{self.where}: advisory locks need a PostgreSQL state")
+
+    def advisory_unlock(self, key: str) -> None:
+        raise NotImplementedError(f"{self.where}: advisory locks need a PostgreSQL state")
+
+    @property
+    def closed(self) -> bool:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> StateConnection:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<StateConnection {self.dialect} {self.where}>"
+
+
+
+class SqliteConnection(StateConnection):
+    """A state file: WAL, synchronous=FULL, BEGIN IMMEDIATE transactions (db.connect's settings)."""
+
+    def __init__(self, conn: sqlite3.Connection, where: str) -> None:
+        self.dialect = "sqlite"
+        self.where = where
+        self.raw = conn  # the sqlite3 connection, for what only SQLite has (PRAGMA, backup)
+        self._depth = 0
+        self._closed = False
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> Cursor:
+        return self.raw.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
+        self.raw.executemany(sql, rows)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        if self._depth:  # nested: a savepoint inside the open transaction
+            name = f"digest_sp{self._depth}"
+            self.raw.execute(f"SAVEPOINT {name}")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self.raw.execute(f"ROLLBACK TO {name}")
+                self.raw.execute(f"RELEASE {name}")
+                raise
+            else:
+                self.raw.execute(f"RELEASE {name}")
+            finally:
+                self._depth -= 1
+            return
+        self.raw.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            if self.raw.in_transaction:
+                self.raw.execute("ROLLBACK")
+            raise
+        else:
+            self.raw.execute("COMMIT")
+        finally:
+            self._depth = 0
+
+    def script(self, ddl: str) -> None:
+        for statement in split_statements(ddl):
+            self.raw.execute(statement)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        self._closed = True
+        self.raw.close()
+
+
+class PostgresConnection(StateConnection):
+    """A PostgreSQL database through psycopg 3: autocommit outside `transaction()`, READ COMMITTED in it."""
+
+    def __init__(self, conn: psycopg.Connection[PgRow], where: str) -> None:
+        self.dialect = "postgresql"
+        self.where = where
+        self.raw = conn  # the psycopg connection
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> Cursor:
+        return self.raw.execute(pg_sql(sql), tuple(params))
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
+        with self.raw.cursor() as cursor:
+            cursor.executemany(pg_sql(sql), [tuple(r) for r in rows])
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.raw.transaction():  # nested: a savepoint
+            yield
+
+    def script(self, ddl: str) -> None:
+        for statement in split_statements(pg_ddl(ddl)):
+            self.raw.execute(statement.encode("utf-8"))  # bytes: no placeholders read in DDL
+
+    def try_advisory_lock(self, key: str) -> bool:
+        row = self.raw.execute("SELECT pg_try_advisory_lock(%s::bigint)", (lock_key(key),)).fetchone()
+        return bool(row and row[0])
+
+    def advisory_unlock(self, key: str) -> None:
+        self.raw.execute("SELECT pg_advisory_unlock(%s::bigint)", (lock_key(key),))
+
+    @property
+    def closed(self) -> bool:
+        return bool(self.raw.closed or self.raw.broken)
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def open_sqlite(path: Path, *, timeout: float = 30.0) -> StateConnection:
+    """A state file (created with its folder when missing), with db.connect's durable settings."""
+    return SqliteConnection(connect_sqlite(path, timeout=timeout), str(path))
+
+
+def url_where(url: str) -> str:
+    """postgresql://user@host:port/db for a connection string: what an error names (never a password)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return "postgresql://(a connection string that does not parse)"
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    user = query.get("user") or (unquote(parts.username) if parts.username else "")
+    host = query.get("host") or query.get("hostaddr") or (unquote(parts.hostname) if parts.hostname else "localhost")
+    dbname = query.get("dbname") or unquote(parts.path.lstrip("/")) or user
+    if query.get("service") and not (parts.hostname or query.get("host")):
+        return f"postgresql://(service {query['service']})/{dbname}".rstrip("/")
+    return f"postgresql://{user + '@' if user else ''}{host}:{query.get('port') or port or 5432}/{dbname}"
+
+
+def open_postgresql(url: str, *, password: str | None = None, timeout: float = 30.0) -> StateConnection:
+    """A PostgreSQL database (the URL has no password; libpq may find one in ~/.pgpass or a service file)."""
+    # psycopg takes ~60 ms to import (250 ms on a slow CI box, `python -X importtime`): only a PostgreSQL
+    # state loads it, so a SQLite state's send and every build never do.
+    import psycopg  # noqa: PLC0415
+
+    where = url_where(url)
+    extra: dict[str, Any] = {"connect_timeout": max(1, round(timeout)), "application_name": "digest"}
+    if password:
+        extra["password"] = password
+    try:
+        conn = psycopg.Connection.connect(url, autocommit=True, row_factory=_pg_rows, **extra)
+    except psycopg.Error as exc:
+        raise pg_error(exc, where, password) from None
+    return PostgresConnection(conn, where)
+
+
+_LOST_STATES = ("57P01", "57P02", "57P03")  # admin shutdown, crash shutdown, cannot connect now (errors.py too)
+
+
+def is_connection_lost(exc: BaseException) -> bool:
+    """Whether `exc` means the server went away (restarted, network cut): reconnect and retry the write."""
+    psycopg = sys.modules.get("psycopg")  # not loaded: then no psycopg error can have been raised
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, StateUnreachableError):
+            return True
+        if isinstance(current, StateDatabaseError):  # a refused login, a missing database: retrying will not help
+            return False
+        if psycopg is not None and isinstance(current, psycopg.OperationalError):
+            state = current.sqlstate
+            if state is None or state.startswith("08") or state in _LOST_STATES:
+                return True
+        if psycopg is not None and isinstance(current, psycopg.InterfaceError) and "closed" in str(current).lower():
+            return True
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    return False
