@@ -74,7 +74,7 @@ def test_two_hosts_migrating_a_new_database_at_once(pg_url: str, tmp_path: Path)
 
 
 def test_digest_status_reads_the_ledger_on_either_engine(state_engine: str, tmp_path: Path) -> None:
-    """`digest status` reports an empty ledger on both engines (with a PostgreSQL state there is no file to look for)."""
+    """`digest status` reports an empty ledger on both engines (a PostgreSQL state has no file to look for)."""
     write_config(tmp_path, state=state_engine)
     with open_ledger(state_engine, root=tmp_path) as conn:
         conn.execute("SELECT 1")
