@@ -2,9 +2,10 @@
 
 `SubscriberRows` is the half of `SubscriberStore` (subscribers.py) that decides nothing: it
 opens the ledger (a SQLite file or PostgreSQL: engine.py), runs one transaction per change
-(`_write`), gives each address its opaque id (`reader_ids`), reads rows, and writes a row with its
-event (`_change`). What a sign-up, a confirm, an unsubscribe, a bounce or an import does to a row
-is decided in subscribers.py, on top of these.
+(`_write`), gives each address its opaque id (`reader_ids`; a send's readers all at once, in a
+few statements whatever their number: `sids_for`), reads rows, and writes a row with its event
+(`_change`). What a sign-up, a confirm, an unsubscribe, a bounce or an import does to a row is
+decided in subscribers.py, on top of these.
 
 A change reads its row again inside its transaction before deciding (`_lock`, then `_row`). On
 SQLite the transaction holds the database's one write lock from BEGIN (IMMEDIATE), so that read is
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -36,6 +37,7 @@ from digest.state.migrations import migrate
 from digest.state.subscriber_schema import BLOCKED, Subscriber, iso, subscriber_of
 
 _SELECT = "SELECT s.*, r.sid FROM subscribers s JOIN reader_ids r ON r.key = s.key"
+_CHUNK = 500  # keys a `WHERE key IN (…)` names at most (SQLite's default limit of variables is 32,766)
 
 
 def address_key(address: str) -> tuple[str, str]:
@@ -133,27 +135,42 @@ class SubscriberRows:
 
     @staticmethod
     def _sid(conn: StateConnection, key: str, address: str) -> str:
-        row = conn.execute("SELECT sid FROM reader_ids WHERE key = ?", (key,)).fetchone()
-        while row is None:  # a clash of two random ids is astronomically rare; try another one
-            conn.execute("INSERT INTO reader_ids (key, sid, address) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                         (key, secrets.token_urlsafe(12), address))
-            row = conn.execute("SELECT sid FROM reader_ids WHERE key = ?", (key,)).fetchone()
-        return str(row[0])
+        """One address's sid, inside the caller's transaction (`_sids` of one key)."""
+        return SubscriberRows._sids(conn, {key: address})[key]
+
+    @staticmethod
+    def _sids(conn: StateConnection, wanted: Mapping[str, str]) -> dict[str, str]:
+        """key -> sid for each key of `wanted` (key -> the address as first seen), inside the caller's
+        transaction, in a few statements whatever the number of keys: read the stored sids (`WHERE key
+        IN`, `_CHUNK` keys a statement), insert the missing rows in one `executemany`, then read the
+        stored sids of those keys again. What is stored is the answer, never the sid generated here:
+        another writer may have inserted the same key first (PostgreSQL: our INSERT waits for its
+        transaction and then does nothing), and every reader of a key must get the same sid. Keys go in
+        sorted order, so two writers of overlapping sets wait on each other in one order (no deadlock)."""
+        keys = sorted(wanted)
+        out = _stored_sids(conn, keys)
+        missing = [key for key in keys if key not in out]
+        while missing:  # again only for a clash of two random ids, which is astronomically rare
+            conn.executemany("INSERT INTO reader_ids (key, sid, address) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                             [(key, secrets.token_urlsafe(12), wanted[key]) for key in missing])
+            out.update(_stored_sids(conn, missing))
+            missing = [key for key in missing if key not in out]
+        return out
 
     def sid_for(self, address: str) -> str:
         """The reader's opaque id, made the first time the address is seen."""
         return self.sids_for([address])[address.strip(" \t").lower()]
 
     def sids_for(self, addresses: Iterable[str]) -> dict[str, str]:
-        """key (the address lower-cased) -> sid for each address, in one transaction."""
+        """key (the address lower-cased) -> sid for each address, in one transaction of a few statements
+        (`_sids`): a send asks this once for all its readers, so its cost does not grow per reader."""
         wanted: dict[str, str] = {}
         for address in addresses:
             wanted.setdefault(address.strip(" \t").lower(), address.strip(" \t"))
-        out: dict[str, str] = {}
+        if not wanted:
+            return {}
         with self._write() as conn:
-            for key in sorted(wanted):  # in key order: two writers of many rows never deadlock (PostgreSQL)
-                out[key] = self._sid(conn, key, wanted[key])
-        return out
+            return self._sids(conn, wanted)
 
     def address_of(self, sid: str) -> str | None:
         """The address a sid was made for, subscriber or not (a CSV recipient); None when unknown."""
@@ -220,6 +237,16 @@ class SubscriberRows:
         after = self._row(conn, key)
         assert after is not None  # written just above, in this transaction
         return after
+
+
+def _stored_sids(conn: StateConnection, keys: Sequence[str]) -> dict[str, str]:
+    """key -> sid of the keys that have a reader_ids row, `_CHUNK` keys a statement."""
+    out: dict[str, str] = {}
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start:start + _CHUNK]
+        rows = conn.execute(f"SELECT key, sid FROM reader_ids WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+        out.update((str(row[0]), str(row[1])) for row in rows.fetchall())
+    return out
 
 
 class _RollBack(Exception):

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pytest
 
 from digest.errors import DigestError
-from digest.state.engine import open_ledger
+from digest.state.engine import Cursor, open_ledger
 from digest.state.subscribers import SubscriberStore
 
 T0 = 1_750_000_000.0
@@ -292,3 +293,78 @@ def test_concurrent_confirm_and_unsubscribe_processes_leave_a_consistent_row(sta
             u = pool.apply_async(_race_unsubscribe, (path, sid, barrier))
             outcomes.append((c.get(60), u.get(60)))
     _check_race(state_engine, outcomes)
+
+
+def _stored_sids(state: str) -> dict[str, str]:
+    """key -> sid as committed, read through a connection of its own."""
+    with open_ledger(state, root=Path("/")) as conn:
+        return {str(r[0]): str(r[1]) for r in conn.execute("SELECT key, sid FROM reader_ids").fetchall()}
+
+
+def test_concurrent_sids_for_over_overlapping_readers_agree_on_every_sid(state_engine: str) -> None:
+    """Three threads, each with its own connection, ask the sids of overlapping address sets at once (the
+    start of three senders of one issue), five rounds of new addresses: every key gets one sid, the one
+    stored, whoever inserted it first (on PostgreSQL the later INSERTs wait for the first and do nothing), and
+    no deadlock (each inserts in key order, whatever order it was given)."""
+    for round_ in range(5):
+        everyone = [f"Reader{i}.R{round_}@Example.org" for i in range(600)]
+        shares = [everyone[0:400], everyone[200:600], everyone[::-2]]  # each key asked by two or three, in two orders
+        barrier = threading.Barrier(len(shares))
+        answers: list[dict[str, str]] = [{} for _ in shares]
+        errors: list[BaseException] = []
+
+        def ask(i: int, barrier: threading.Barrier = barrier, shares: list[list[str]] = shares,
+                answers: list[dict[str, str]] = answers, errors: list[BaseException] = errors) -> None:
+            try:
+                with open_store(state_engine) as store:
+                    store.sid_for("warm@example.org")  # connected and migrated before the race
+                    barrier.wait()
+                    answers[i] = store.sids_for(shares[i])
+            except BaseException as exc:  # noqa: BLE001 - reported below, in the test's thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(shares))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors, errors
+        stored = _stored_sids(state_engine)
+        for share, answer in zip(shares, answers, strict=True):
+            assert set(answer) == {a.lower() for a in share}
+            assert {key: stored[key] for key in answer} == answer, f"round {round_}: a sid that is not the stored one"
+        assert len(set(stored.values())) == len(stored)
+
+
+def test_sids_for_takes_a_few_statements_however_many_readers(state_engine: str) -> None:
+    """The ids of a send's readers cost no statement per reader: 3 new addresses take 3 statements (read,
+    insert all, read back), 1,200 (half already known) take 6 (3 chunks of at most 500 read, one insert,
+    the 600 new ones read back in 2), and all of them again, known now, take the 3 reads; each answer the
+    stored sid."""
+    with open_store(state_engine) as store:
+        calls: list[str] = []
+        execute, executemany = store.conn.execute, store.conn.executemany
+
+        def counted_execute(sql: str, params: Sequence[object] = ()) -> Cursor:
+            calls.append(sql)
+            return execute(sql, params)
+
+        def counted_executemany(sql: str, rows: Iterable[Sequence[object]]) -> None:
+            calls.append(sql)
+            executemany(sql, rows)
+
+        store.conn.execute = counted_execute  # type: ignore[method-assign]
+        store.conn.executemany = counted_executemany  # type: ignore[method-assign]
+        first = store.sids_for(["a@example.org", "B@example.org", "c@example.org", "a@example.org"])
+        assert (len(first), len(calls)) == (3, 3), calls
+        known = store.sids_for([f"r{i}@example.org" for i in range(0, 1200, 2)])
+        calls.clear()
+        everyone = store.sids_for([f"r{i}@example.org" for i in range(1200)])
+        assert len(everyone) == 1200 and len(calls) == 6, calls
+        assert [s.split(" ", 1)[0] for s in calls] == ["SELECT"] * 3 + ["INSERT"] + ["SELECT"] * 2
+        calls.clear()
+        assert store.sids_for([f"R{i}@example.org" for i in range(1200)]) == everyone and len(calls) == 3
+        assert {k: everyone[k] for k in known} == known
+        assert store.sid_for(" B@Example.org ") == first["b@example.org"]
+        assert store.sids_for([]) == {}
+    assert {k: v for k, v in _stored_sids(state_engine).items() if k in everyone} == everyone
