@@ -47,7 +47,9 @@ and its workers claim rows issue-wide with `FOR UPDATE SKIP LOCKED`, so four `di
 processes split the rows between them. A worker's claim stamps the row with the worker's own
 id, and the worker holds a session advisory lock on that id for as long as it lives: `recover`
 puts back only the claimed and data-sent rows of ids whose lock is free (a dead sender), never
-a live one's. Every mark after the claim is written only while the row is still the worker's
+a live one's. A worker claims and writes only while it holds that lock (after a reconnection it
+waits for it again, should a recover elsewhere be holding it while it decides). Every mark after
+the claim is written only while the row is still the worker's
 (its id, an in-flight state): a data-sent mark that cannot be written, or finds the row taken
 back, means the message is not sent. A lost connection (the server restarted) is opened again
 and the write retried, for up to about a minute. `smtp.rate` holds for all senders together
@@ -60,6 +62,7 @@ The table, its schema version and the migration of a 0.1 state file: outbox_sche
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import threading
@@ -80,6 +83,7 @@ from digest.state.outbox_schema import STATES, create_schema
 SUMMARY_STATES = ("sent", "deferred", "exhausted", "failed", "ambiguous", "pending", "claimed", "data-sent", "skipped")
 IN_FLIGHT = ("claimed", "data-sent")
 Clock = Callable[[], float]  # unix seconds
+log = logging.getLogger("digest.state")
 T = TypeVar("T")
 
 # A lost PostgreSQL connection is opened again after these pauses (about a minute in all), then given up.
@@ -277,17 +281,26 @@ class Outbox:
             try:
                 self.conn = conn
                 self._session()
-                if self._owner is not None:
-                    self._locked = conn.try_advisory_lock(_owner_lock(self._owner))
+                self._hold(conn)
             except Exception as exc:
                 if is_connection_lost(exc):
                     continue
                 raise
+            log.warning("%s: the connection was lost (%s); opened again", where, " ".join(str(lost).split())[:200])
             return
         raise StateUnreachableError(
             f"{where}: the connection was lost and could not be opened again ({lost})",
             "is PostgreSQL running? `digest send` again resumes where this one stopped",
         ) from lost
+
+    def _hold(self, conn: StateConnection) -> None:
+        """PostgreSQL: hold this worker's own lock before it claims or writes a row (waiting, if a `recover`
+        in another sender holds it while deciding whether this worker is dead: once that one commits, the
+        ownership check of the write tells whether the row is still this worker's). Never write unlocked:
+        a recover that found the lock free would take back the rows of a live worker."""
+        if self.pg and not self._locked and self._owner is not None:
+            conn.execute("SELECT pg_advisory_lock(?::bigint)", (lock_key(_owner_lock(self._owner)),))
+            self._locked = True
 
     def _flush(self) -> None:
         """Make every write so far durable, now."""
@@ -434,8 +447,7 @@ class Outbox:
         owner = self._owner
 
         def work(conn: StateConnection) -> Any:
-            if self.pg and not self._locked:
-                self._locked = conn.try_advisory_lock(_owner_lock(owner))
+            self._hold(conn)
             if self._stale:
                 # The answer to a claim may have been lost with the connection: a row left claimed
                 # by this worker is not being sent, so it goes back to the queue.
@@ -462,6 +474,7 @@ class Outbox:
         """A write to a row this worker claimed, only while it is still the worker's; the rows written."""
 
         def work(conn: StateConnection) -> int:
+            self._hold(conn)
             return conn.execute(sql, (*params, self._owner)).rowcount
 
         return self._do(work)
