@@ -311,3 +311,16 @@ def test_many_workers_claiming_at_once_never_share_a_row(workers: Callable[[], O
     assert len(every) == 600
     assert sum(1 for rows in claimed if rows) >= 2, "one worker took everything: no race was run"
     assert {s for s, _ in table(pg_url).values()} == {"claimed"}
+
+
+def test_the_rate_is_shared_by_every_sender(workers: Callable[[], Outbox]) -> None:
+    """`smtp.rate` holds for all senders together: each slot taken from the shared pacing row, by any
+    worker on any connection, comes one interval after the one before (the waits are returned, not slept)."""
+    interval = 60.0  # so long that the few milliseconds between the calls cannot blur which slot is which
+    a, b, c = workers(), workers(), workers()
+    waits = [w.pace("smtp relay:587 news", interval) for w in (a, b, c, a, b)]
+    assert waits[0] is not None and waits[0] < 1.0  # the first slot is now
+    for k, wait in enumerate(waits[1:], start=1):
+        assert wait is not None and k * interval - 1.0 < wait <= k * interval, waits
+    other = workers().pace("smtp other:587 news", interval)  # another server's rate is its own
+    assert other is not None and other < 1.0
