@@ -14,17 +14,19 @@ claim, `data-sent`, wait until durable, `sent`; medians of 2,000 messages x 5 in
 directly); PostgreSQL 916 µs through the Outbox and this adapter, 745 µs on psycopg directly (the
 adapter and the Outbox's ownership checks add about 170 µs); the same statements through SQLAlchemy
 Core add 300 µs as `text()` (1,043 µs) and 1,030 µs as Core expressions (1,775 µs), and 320-520 µs
-of CPU a message where psycopg spends 219 µs. Two earlier runs gave the same order (SQLAlchemy
-`text()` +420/+500 µs, Core +650/+1,180 µs). So SQLAlchemy would cost more per message than the
-whole adapter does, for SQL the stores write once in the subset both engines read; and Alembic would
-be a second way to declare tables beside each store's `create_schema`. Hence psycopg 3 directly, one
-migrations table. PostgreSQL costs about 2.7x SQLite per message on one host, all of it round trips
-and commits (three durable commits a message); it is chosen for sharing, not speed. The caches stay
-local for what they are, not for speed alone: their rows describe this host's files (sizes and
-modification times) and code, and over 127.0.0.1 a warm build's bulk reads of a 10,000-article scan
-cache took 13 ms on PostgreSQL and 19 ms on SQLite, while one point lookup took 98 µs against 10 µs,
-filling it 212 ms against 160 ms, and opening a connection 4.7 ms against 0.4 ms; across a network
-each query adds its round trip.
+of CPU a message where psycopg spends 219 µs. A later run, after the readers' ids were batched:
+SQLite 289 µs, PostgreSQL 957 µs (psycopg directly 698 µs), SQLAlchemy `text()` +178 µs, Core
+expressions +846 µs. Two earlier runs gave the same order (SQLAlchemy `text()` +420/+500 µs, Core
++650/+1,180 µs). So SQLAlchemy would cost more per message than the whole adapter does, for SQL the
+stores write once in the subset both engines read; and Alembic would be a second way to declare
+tables beside each store's `create_schema`. Hence psycopg 3 directly, one migrations table.
+PostgreSQL costs about 2.7x SQLite per message on one host, all of it round trips and commits (three
+durable commits a message); it is chosen for sharing, not speed. The caches stay local for what they
+are, not for speed alone: their rows describe this host's files (sizes and modification times) and
+code, and over 127.0.0.1 a warm build's bulk reads of a 10,000-article scan cache took 13 ms on
+PostgreSQL and 19 ms on SQLite, while one point lookup took 98 µs against 10 µs, filling it 212 ms
+against 160 ms, and opening a connection 4.7 ms against 0.4 ms; across a network each query adds its
+round trip.
 
 Imports: a module that declares tables (a store's `create_schema(conn)`, which migrations.py
 imports) takes `StateConnection` from `digest.state.connection`, never from here: this module
