@@ -369,13 +369,7 @@ class Outbox:
         taken (PostgreSQL), for the caller to release. SQLite: every one (one sender per issue)."""
         if not self.pg:
             return "1 = 1", []
-        owners = [
-            r[0] for r in conn.execute(
-                "SELECT DISTINCT run_id FROM outbox WHERE issue_id = ? AND state IN ('claimed', 'data-sent')"
-                " AND run_id IS NOT NULL",
-                (issue_id,),
-            ).fetchall()
-        ]
+        owners = _owners_in_flight(conn, issue_id)
         dead = [o for o in owners if conn.try_advisory_lock(_owner_lock(o))]
         if not dead:
             return "run_id IS NULL", []
@@ -582,13 +576,7 @@ class Outbox:
         return where, [issue_id, *live]
 
     def _live_owners(self, conn: StateConnection, issue_id: str) -> list[str]:
-        owners = [
-            r[0] for r in conn.execute(
-                "SELECT DISTINCT run_id FROM outbox WHERE issue_id = ? AND state IN ('claimed', 'data-sent')"
-                " AND run_id IS NOT NULL",
-                (issue_id,),
-            ).fetchall()
-        ]
+        owners = _owners_in_flight(conn, issue_id)
         live = []
         for owner in owners:
             if owner == self._owner:
@@ -672,3 +660,14 @@ def outbox_summary(conn: StateConnection, issue_id: str | None = None, *, limit:
         last = conn.execute("SELECT MAX(updated_at) FROM outbox WHERE issue_id = ?", (ident,)).fetchone()[0]
         out.append(IssueSummary(ident, counts, last, resendable))
     return out
+
+
+def _owners_in_flight(conn: StateConnection, issue_id: str) -> list[str]:
+    """The workers (run ids) that have rows of `issue_id` claimed or data-sent."""
+    return [
+        r[0] for r in conn.execute(
+            "SELECT DISTINCT run_id FROM outbox WHERE issue_id = ? AND state IN ('claimed', 'data-sent')"
+            " AND run_id IS NOT NULL",
+            (issue_id,),
+        ).fetchall()
+    ]
