@@ -19,7 +19,6 @@ taken (schedule_taken), logs `tick … taken by HOST`, and builds and sends noth
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 import urllib.parse
@@ -29,7 +28,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from digest import pipeline
@@ -42,6 +40,7 @@ from digest.pipeline import Track
 from digest.pipeline import bounces as bounces_pipeline
 from digest.pipeline import send as send_pipeline
 from digest.schedule.ticks import last_tick, normalise, wall_key
+from digest.state.connection import driver_errors
 from digest.state.engine import open_state
 from digest.state.locks import AnotherRunHoldsTheLock as AnotherRunHoldsTheLock  # raised by schedule_lock
 from digest.state.locks import ledger_lock, lock_holder, schedule_lock_path
@@ -58,7 +57,8 @@ RESUME_FACTOR = 30.0
 RESUME_MAX_SECONDS = 1800.0
 ALREADY_DONE = "already-done"
 # What a step of a run may raise that is reported as one line (the ledger's errors on either engine).
-RUN_ERRORS = (DigestError, sqlite3.Error, psycopg.Error, OSError)
+def run_errors() -> tuple[type[Exception], ...]:
+    return (DigestError, OSError, *driver_errors())  # psycopg's only once a PostgreSQL state loaded it
 
 
 def is_failure(outcome: str) -> bool:
@@ -260,7 +260,7 @@ def _fetch_bounces(settings: Settings, run: _Run) -> None:
         summary = bounces_pipeline.fetch_bounces(
             settings, password=bounces_pipeline.imap_password(run.env or {}), clock=time.time
         )
-    except RUN_ERRORS as exc:
+    except run_errors() as exc:
         log.warning("bounces not fetched before the send (the send goes on): %s", exc)
         return
     log.info(summary.line())
@@ -380,13 +380,13 @@ def run_forever(
             except AnotherRunHoldsTheLock:
                 try:
                     log.warning(lock_busy_line(settings, now() if tick else None, host=host))
-                except RUN_ERRORS as exc:
+                except run_errors() as exc:
                     log.warning("%s (%s)", lock_busy_line(settings), exc)
-            except RUN_ERRORS as exc:
+            except run_errors() as exc:
                 log.error("tick failed: %s", exc)
             try:
                 retry.plan()
-            except RUN_ERRORS as exc:
+            except run_errors() as exc:
                 log.error("cannot read the schedule's state: %s", exc)
 
     def job() -> None:

@@ -38,7 +38,8 @@ if TYPE_CHECKING:
     import psycopg.rows
 
 __all__ = [  # pg_error: re-exported from digest.errors for the stores that name a PostgreSQL failure
-    "Cursor", "Dialect", "PgRow", "PostgresConnection", "SqliteConnection", "StateConnection", "is_connection_lost",
+    "Cursor", "Dialect", "PgRow", "PostgresConnection", "SqliteConnection", "StateConnection", "driver_errors",
+    "is_connection_lost",
     "is_url", "lock_key", "open_postgresql", "open_sqlite", "pg_ddl", "pg_error", "pg_sql", "split_statements",
     "url_where",
 ]
@@ -352,6 +353,14 @@ def open_postgresql(url: str, *, password: str | None = None, timeout: float = 3
     except psycopg.Error as exc:
         raise pg_error(exc, where, password) from None
     return PostgresConnection(conn, where)
+
+
+def driver_errors() -> tuple[type[Exception], ...]:
+    """The database drivers' error classes, for an `except`: sqlite3's, and psycopg's once it is loaded
+    (only a PostgreSQL state loads it; a module that named psycopg.Error at its top would load it for
+    every SQLite build and send)."""
+    psycopg = sys.modules.get("psycopg")
+    return (sqlite3.Error, psycopg.Error) if psycopg is not None else (sqlite3.Error,)
 
 
 _LOST_STATES = ("57P01", "57P02", "57P03")  # admin shutdown, crash shutdown, cannot connect now (errors.py too)

@@ -26,12 +26,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-import psycopg
-
 from digest.addresses import check_address
 from digest.config_model import Settings
 from digest.errors import DigestError, StateDatabaseError, db_error
-from digest.state.connection import pg_error
+from digest.state.connection import driver_errors, pg_error
 from digest.state.engine import StateConnection, open_ledger, open_state
 from digest.state.migrations import migrate
 from digest.state.subscriber_schema import BLOCKED, Subscriber, iso, subscriber_of
@@ -48,13 +46,13 @@ def address_key(address: str) -> tuple[str, str]:
     return checked, checked.lower()
 
 
-def state_error(exc: sqlite3.Error | psycopg.Error, conn: StateConnection) -> StateDatabaseError:
+def state_error(exc: Exception, conn: StateConnection) -> StateDatabaseError:
     """One line naming the ledger (its file, or postgresql://user@host:port/db) and the reason."""
     if isinstance(exc, StateDatabaseError):
         return exc
-    if isinstance(exc, psycopg.Error):
-        return pg_error(exc, conn.where)
-    return db_error(exc, conn.where)
+    if isinstance(exc, sqlite3.Error):
+        return db_error(exc, conn.where)
+    return pg_error(exc, conn.where)  # driver_errors() lets only sqlite3's and psycopg's through
 
 
 class SubscriberRows:
@@ -103,13 +101,13 @@ class SubscriberRows:
                     raise _RollBack
         except _RollBack:
             pass
-        except (sqlite3.Error, psycopg.Error) as exc:
+        except driver_errors() as exc:
             raise state_error(exc, self.conn) from None
 
     def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[Any]:
         try:
             return self.conn.execute(sql, args).fetchall()
-        except (sqlite3.Error, psycopg.Error) as exc:
+        except driver_errors() as exc:
             raise state_error(exc, self.conn) from None
 
     def _lock(self, conn: StateConnection, keys: Iterable[tuple[str, str | None]]) -> None:
