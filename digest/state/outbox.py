@@ -37,9 +37,12 @@ the fsync, so after a power cut a few rows may read pending again and be resent,
 same Message-ID.
 
 On PostgreSQL (`state: postgresql://…`) the durable point is the data-sent mark's COMMIT:
-the connection runs with synchronous_commit on, so the COMMIT returns once the server's WAL
-is flushed, and the final "." is sent only after it returned. No helper thread: the wait is
-the statement itself, before DATA's reply is read.
+that one transaction runs with synchronous_commit on, so the COMMIT returns once the server's
+WAL is flushed (and with it every earlier commit of the session), and the final "." is sent
+only after it returned. The claim and the outcomes commit with synchronous_commit off, as
+SQLite's need no fsync of their own: a claim lost in a crash reads pending, a `sent` lost
+reads data-sent and becomes ambiguous (sent again once, same Message-ID). No helper thread:
+the wait is the statement itself, before DATA's reply is read.
 
 Several senders on one issue (PostgreSQL): each run enrols the recipients (the rows of the
 issue's current audience carry a run id; rows off the list carry none and are never claimed),
@@ -248,8 +251,9 @@ class Outbox:
         self.conn.close()
 
     def _session(self) -> None:
-        """PostgreSQL: the data-sent mark's COMMIT is the durable point, so commits wait for the WAL flush."""
-        self.conn.execute(f"SET synchronous_commit TO {'on' if self._fsync else 'off'}")
+        """PostgreSQL: commits do not wait for the WAL flush; the data-sent mark's does (mark_data), being
+        the durable point (see the module docstring)."""
+        self.conn.execute("SET synchronous_commit TO off")
 
     def _do(self, work: Callable[[StateConnection], T]) -> T:
         """Run `work` on the connection; when the connection is lost (PostgreSQL), open it again and run it again."""
@@ -464,12 +468,17 @@ class Outbox:
         topics = tuple(json.loads(row[5])) if row[5] is not None else None
         return Claimed(row[0], row[1], row[2], row[3], row[4], topics, row[6])
 
-    def _owned(self, sql: str, params: Sequence[object]) -> int:
-        """A write to a row this worker claimed, only while it is still the worker's; the rows written."""
+    def _owned(self, sql: str, params: Sequence[object], *, durable: bool = False) -> int:
+        """A write to a row this worker claimed, only while it is still the worker's; the rows written.
+        `durable` (PostgreSQL, fsync on): its COMMIT returns once the server's WAL is flushed."""
 
         def work(conn: StateConnection) -> int:
             self._hold(conn)
-            return conn.execute(sql, (*params, self._owner)).rowcount
+            if not (durable and self.pg and self._fsync):
+                return conn.execute(sql, (*params, self._owner)).rowcount
+            with conn.transaction():
+                conn.execute("SET LOCAL synchronous_commit TO on")
+                return conn.execute(sql, (*params, self._owner)).rowcount
 
         return self._do(work)
 
@@ -481,7 +490,7 @@ class Outbox:
         written = self._owned(
             "UPDATE outbox SET state = 'data-sent', updated_at = ?"
             " WHERE id = ? AND state IN ('claimed', 'data-sent') AND run_id = ?",
-            (_iso(self.clock), item.rowid),
+            (_iso(self.clock), item.rowid), durable=True,
         )
         if not written:
             return None
