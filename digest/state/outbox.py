@@ -39,9 +39,11 @@ same Message-ID.
 On PostgreSQL (`state: postgresql://…`) the durable point is the data-sent mark's COMMIT:
 that one transaction runs with synchronous_commit on, so the COMMIT returns once the server's
 WAL is flushed (and with it every earlier commit of the session), and the final "." is sent
-only after it returned. The claim and the outcomes commit with synchronous_commit off, as
-SQLite's need no fsync of their own: a claim lost in a crash reads pending, a `sent` lost
-reads data-sent and becomes ambiguous (sent again once, same Message-ID). No helper thread:
+only after it returned. Every other write of the outbox's session (recover, enrolment, the
+claim, the outcomes) commits with synchronous_commit off, as SQLite's need no fsync of their
+own: a claim lost in a crash reads pending, a `sent` lost reads data-sent and becomes
+ambiguous (sent again once, same Message-ID), and no message goes out before a later durable
+commit has carried them to disk (the WAL is written in order). No helper thread:
 the wait is the statement itself, before DATA's reply is read.
 
 Several senders on one issue (PostgreSQL): each run enrols the recipients (the rows of the
