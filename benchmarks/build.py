@@ -480,8 +480,7 @@ def measure_site(site: Site, runs: int, cases: Sequence[str], scratch: Path) -> 
 def boilerplate_only(root: Path) -> None:
     """(In the child) scan the newest week, then time the neighbours' boilerplate of its articles, twice."""
     from digest.config import load_settings
-    from digest.pipeline import scan_content
-    from digest.pipeline.build import neighbour_plates
+    from digest.pipeline.build import neighbour_plates, scan_content
 
     with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp:
         settings = load_settings(root / "config.yaml", overrides={"state": str(Path(tmp) / "state.sqlite")})

@@ -41,7 +41,7 @@ def rebuild(config_path: str | None, content_dir: str | None, out_dir: str | Non
     """Rebuild the newest issue with the settings as they are now; returns a one-line outcome."""
     # Lazy: the pipeline (Jinja2, MJML, Babel, …) costs every other command 210-310 ms of
     # start-up (python -X importtime, cumulative, 3 runs); preview needs it only to rebuild.
-    from digest.pipeline import build_issue, write_issue
+    from digest.pipeline.build import build_issue, write_issue
 
     try:
         settings = settings_from_flags(config_path, content_dir, out_dir, state_path)

@@ -30,15 +30,14 @@ from datetime import datetime, timedelta, timezone
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from digest import pipeline
 from digest.config import Settings
 from digest.cron import cron_trigger
 from digest.delivery.ports import ProgressFactory
 from digest.errors import DigestError
 from digest.models import TickOutcome
-from digest.pipeline import Track
 from digest.pipeline import bounces as bounces_pipeline
 from digest.pipeline import send as send_pipeline
+from digest.pipeline.build import Track, build_tick_issue
 from digest.schedule.ticks import last_tick, normalise, wall_key
 from digest.state.connection import driver_errors
 from digest.state.engine import open_state
@@ -193,7 +192,7 @@ def _build_for_tick(settings: Settings, state: ScheduleState, key: str, tick: da
         stated_since = previous
         select_since = max(first_since, previous - timedelta(days=sched.lookback_days))
     number = state.next_number()
-    result = pipeline.build_tick_issue(
+    result = build_tick_issue(
         settings, select_since=select_since, stated_since=stated_since, tick=tick, number=number,
         carried=state.carried(), updated_since=previous if sched.show_updates and previous else None,
         skip_empty=sched.when_empty == "skip", now=datetime.now(timezone.utc), progress=run.progress,

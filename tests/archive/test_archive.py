@@ -8,7 +8,7 @@ from pathlib import Path
 
 from issue_factory import make_settings
 
-from digest.pipeline import refresh_archive
+from digest.pipeline.build import refresh_archive
 from digest.render.check import parse
 
 ATOM = "{http://www.w3.org/2005/Atom}"

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import http.server
+import subprocess
+import sys
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import click
 import pytest
 from click.testing import CliRunner
 from sitegen import settings_for, write_article, write_config
@@ -145,6 +148,35 @@ def test_every_command_explains_its_flags(command: str) -> None:
     for flag in set(SHARED_FLAGS) - set(COMMAND_FLAGS[command]):
         assert not any(line.strip().startswith(flag + " ") for line in lines), f"{command} lists {flag}"
     assert len(lines) > 5
+
+
+def test_help_lists_every_command_and_a_send_loads_none_of_the_others() -> None:
+    """`digest --help` lists every command with its one-line help, the lazily imported ones too; and a
+    process that runs `digest send` imports neither the other commands' modules nor the build stages
+    (a sender of a fleet pays each import in its start-up). Broken (LAZY_COMMANDS missing a command, or
+    digest/pipeline/__init__.py importing pipeline.build again): one of the two checks fails."""
+    result = CliRunner().invoke(cli, ["--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    listed = {line.split()[0] for line in result.output.split("Commands:")[1].splitlines() if line.strip()}
+    assert listed == set(cli.list_commands(click.Context(cli))) >= {
+        "build", "summarize", "send", "status", "schedule", "preview", "init", "check", "subscribers", "serve",
+        "bounces", "state",
+    }
+    for name in listed:
+        assert cli.get_command(click.Context(cli), name) is not None, name
+    probe = (
+        "import sys, digest.cli.main as m, click\n"
+        "m.cli.get_command(click.Context(m.cli), 'send')\n"
+        "import digest.pipeline.send\n"
+        "print(' '.join(sorted(n for n in sys.modules if n.startswith(('digest.cli.', 'digest.pipeline.',"
+        " 'digest.content', 'digest.summarize', 'digest.web')))))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    assert "digest.cli.send" in loaded and "digest.pipeline.send" in loaded
+    others = [n for n in loaded if n.startswith(("digest.cli.serve", "digest.cli.bounces", "digest.cli.preview",
+                                                  "digest.cli.subscribers", "digest.pipeline.build", "digest.content",
+                                                  "digest.summarize", "digest.web"))]
+    assert not others, f"digest send imports {others}"
 
 
 def test_schedule_next_lists_local_and_utc(tmp_path: Path) -> None:

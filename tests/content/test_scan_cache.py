@@ -19,7 +19,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from sitegen import settings_for, write_article, write_config
 
-from digest import pipeline
 from digest.config import Settings
 from digest.content import articles as content
 from digest.content import scan as scan_files
@@ -27,6 +26,7 @@ from digest.content.walk import outside_link
 from digest.content.walk import walk as walk_files
 from digest.errors import ArticleError
 from digest.models import Article, Skipped
+from digest.pipeline import build as pipeline
 from digest.state.scan_cache import ScanStats, save_summaries, summaries_from_cache
 from digest.text import one_line
 

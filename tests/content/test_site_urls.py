@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 from sitegen import settings_for, write_article, write_config
 
-from digest import pipeline
 from digest.config import settings_from_mapping
 from digest.content.articles import read_article
 from digest.content.permalink import article_url
+from digest.pipeline import build as pipeline
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DAY = datetime(2025, 7, 1, tzinfo=SHANGHAI)

@@ -411,7 +411,7 @@ def test_header_without_number_and_with_logo():
 
 
 def _build(issue, settings):
-    from digest.pipeline import BuildResult
+    from digest.pipeline.build import BuildResult
 
     return BuildResult(issue, [], [])
 
@@ -429,7 +429,7 @@ def _counting_renders(monkeypatch) -> list[int]:
 def test_rebuilding_an_unchanged_issue_reuses_the_render_and_an_edit_does_not(tmp_path, monkeypatch):
     """A second render of the same issue comes from the cache, identical, with the same articles moved
     to "More this week"; a changed TL;DR renders anew."""
-    from digest.pipeline import render
+    from digest.pipeline.build import render
 
     s = make_settings(tmp_path, render={"max_bytes": 40_000})
     s.state = str(tmp_path / "state.sqlite")
@@ -479,7 +479,7 @@ def _with(settings, name, value):
 
 def test_render_cache_ignores_settings_the_renderer_does_not_read(tmp_path, monkeypatch):
     """smtp.rate or mail.recipients changed: the cache hits; a render setting changed: it misses."""
-    from digest.pipeline import render
+    from digest.pipeline.build import render
 
     s = make_settings(tmp_path)
     s.state = str(tmp_path / "state.sqlite")

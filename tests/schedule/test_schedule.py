@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sitegen import settings_for, write_article, write_config
 
-from digest import pipeline
 from digest.cron import cron_trigger
+from digest.pipeline import build as pipeline
 from digest.schedule.runner import run_tick
 from digest.schedule.ticks import last_tick, next_ticks
 from digest.state.engine import open_state
