@@ -184,6 +184,24 @@ class StateConnection:
     def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
         raise NotImplementedError
 
+    def insert_texts(self, insert: str, rows: Sequence[Sequence[str | None]], tail: str = "") -> None:
+        """`insert` ("INSERT INTO t (a, b)") of each row of text columns, then `tail` (ON CONFLICT …).
+
+        SQLite: an executemany of `VALUES (?, ?)`. PostgreSQL: one statement whatever the number
+        of rows, `SELECT * FROM unnest(?::text[], ?::text[])` of one array per column, in the
+        rows' order. Measured on a 1,000-address list: 55-65 ms as an executemany (one round
+        trip a row, in a pipeline), ~10 ms in one statement; senders starting together take
+        turns at enrolment, so each waits for the others' share too.
+        """
+        if not rows:
+            return
+        width = len(rows[0])
+        if self.dialect == "sqlite":
+            self.executemany(f"{insert} VALUES ({','.join('?' * width)}) {tail}", rows)
+            return
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        self.execute(f"{insert} SELECT * FROM unnest({','.join(['?::text[]'] * width)}) {tail}", columns)
+
     def transaction(self) -> AbstractContextManager[None]:
         """BEGIN … COMMIT around the block, ROLLBACK when it raises; nested: a savepoint."""
         raise NotImplementedError

@@ -331,35 +331,45 @@ class Outbox:
 
         `skipped` maps recipient keys to why they get no message; they are recorded as skipped
         unless already sent. On PostgreSQL the rows of the issue no longer on the list lose their
-        run id first (no claim takes them), and rows in flight in another sender keep theirs.
+        run id (no claim takes them), rows in flight in another sender keep theirs, and a row
+        already enrolled with the same name and topics is left as it is.
         """
         skipped = skipped or {}
         now = _iso(self.clock)
-        enrolled = [
-            (issue_id, key, addr, name, json.dumps(list(topics)) if topics is not None else None, run_id, now)
+        # One row a key (the last given wins): one INSERT may not upsert a row twice on PostgreSQL.
+        enrolled = list({
+            key: (issue_id, key, addr, name, json.dumps(list(topics)) if topics is not None else None, run_id, now)
             for key, addr, name, topics in rows
-        ]
+        }.values())
+
+        keep = "outbox.state NOT IN ('claimed', 'data-sent')"
+        if self.pg:
+            # The senders of a fleet enrol the same list: a row already enrolled as given is not
+            # written again (the run id's value does not matter on PostgreSQL, only that it is set).
+            keep += (" AND (outbox.run_id IS NULL OR outbox.name IS DISTINCT FROM excluded.name"
+                     " OR outbox.topics IS DISTINCT FROM excluded.topics)")
+        unskip = "run_id IS NOT NULL" if self.pg else "run_id = ?"
 
         def work(conn: StateConnection) -> None:
             with conn.transaction():
                 self._issue_lock(conn, issue_id)
                 if self.pg:
                     conn.execute(
-                        "UPDATE outbox SET run_id = NULL WHERE issue_id = ? AND state NOT IN ('claimed', 'data-sent')",
-                        (issue_id,),
+                        "UPDATE outbox SET run_id = NULL WHERE issue_id = ? AND run_id IS NOT NULL"
+                        " AND state NOT IN ('claimed', 'data-sent') AND recipient NOT IN (SELECT unnest(?::text[]))",
+                        (issue_id, [row[1] for row in enrolled]),
                     )
-                conn.executemany(
-                    "INSERT INTO outbox (issue_id, recipient, address, name, topics, run_id, updated_at)"
-                    " VALUES (?,?,?,?,?,?,?) ON CONFLICT (issue_id, recipient) DO UPDATE SET"
-                    " run_id = excluded.run_id, name = excluded.name, topics = excluded.topics"
-                    " WHERE outbox.state NOT IN ('claimed', 'data-sent')",
+                conn.insert_texts(
+                    "INSERT INTO outbox (issue_id, recipient, address, name, topics, run_id, updated_at)",
                     enrolled,
+                    "ON CONFLICT (issue_id, recipient) DO UPDATE SET"
+                    f" run_id = excluded.run_id, name = excluded.name, topics = excluded.topics WHERE {keep}",
                 )
                 # Whether a recipient is skipped is decided afresh each run (their topics may have changed).
                 conn.execute(
-                    "UPDATE outbox SET state = 'pending', reply = ''"
-                    " WHERE issue_id = ? AND run_id = ? AND state = 'skipped'",
-                    (issue_id, run_id),
+                    f"UPDATE outbox SET state = 'pending', reply = ''"
+                    f" WHERE issue_id = ? AND {unskip} AND state = 'skipped'",
+                    (issue_id,) if self.pg else (issue_id, run_id),
                 )
                 conn.executemany(
                     "UPDATE outbox SET state = 'skipped', reply = ?, updated_at = ?"

@@ -140,8 +140,8 @@ class SubscriberRows:
     def _sids(conn: StateConnection, wanted: Mapping[str, str]) -> dict[str, str]:
         """key -> sid for each key of `wanted` (key -> the address as first seen), inside the caller's
         transaction, in a few statements whatever the number of keys: read the stored sids (`WHERE key
-        IN`, `_CHUNK` keys a statement), insert the missing rows in one `executemany`, then read the
-        stored sids of those keys again. What is stored is the answer, never the sid generated here:
+        IN`, `_CHUNK` keys a statement), insert the missing rows (`insert_texts`), then read the stored
+        sids of those keys again. What is stored is the answer, never the sid generated here:
         another writer may have inserted the same key first (PostgreSQL: our INSERT waits for its
         transaction and then does nothing), and every reader of a key must get the same sid. Keys go in
         sorted order, so two writers of overlapping sets wait on each other in one order (no deadlock)."""
@@ -149,8 +149,8 @@ class SubscriberRows:
         out = _stored_sids(conn, keys)
         missing = [key for key in keys if key not in out]
         while missing:  # again only for a clash of two random ids, which is astronomically rare
-            conn.executemany("INSERT INTO reader_ids (key, sid, address) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                             [(key, secrets.token_urlsafe(12), wanted[key]) for key in missing])
+            made = [(key, secrets.token_urlsafe(12), wanted[key]) for key in missing]
+            conn.insert_texts("INSERT INTO reader_ids (key, sid, address)", made, "ON CONFLICT DO NOTHING")
             out.update(_stored_sids(conn, missing))
             missing = [key for key in missing if key not in out]
         return out

@@ -6,6 +6,8 @@
    taken back (its connection lost, another sender recovered the row) marks nothing.
 3. Claims are exclusive: a row another worker is claiming is skipped (`FOR UPDATE SKIP LOCKED`), never
    waited for and never claimed twice.
+4. Enrolment: a sender enrolling the list another has enrolled writes only the rows that changed, and
+   whether a reader is skipped is decided afresh by each.
 
 Each guard, removed from digest/state/outbox.py, fails a test here (see each test's docstring).
 """
@@ -324,3 +326,47 @@ def test_the_rate_is_shared_by_every_sender(workers: Callable[[], Outbox]) -> No
         assert wait is not None and k * interval - 1.0 < wait <= k * interval, waits
     other = workers().pace("smtp other:587 news", interval)  # another server's rate is its own
     assert other is not None and other < 1.0
+
+
+# -- 4. enrolment: the senders of a fleet enrol the same list ------------------------------------------
+
+
+def row_versions(url: str) -> dict[str, tuple[str, str | None, str]]:
+    """Each recipient's (xmin, run_id, state): a row written again gets a new xmin."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        found = conn.execute("SELECT recipient, xmin::text, run_id, state FROM outbox WHERE issue_id = %s", (ISSUE,))
+        return {r[0]: (r[1], r[2], r[3]) for r in found.fetchall()}
+
+
+def test_a_second_sender_enrolling_the_same_list_writes_no_row(workers: Callable[[], Outbox], pg_url: str) -> None:
+    """B enrols the list A enrolled: not one row is written again (their xmin stays). Then C enrols it with one
+    reader's topics changed and one reader gone: only those two rows are written, the gone one unenrolled.
+    Guard broken (the upsert's `outbox.name IS DISTINCT FROM …` condition dropped): B rewrites all five rows."""
+    a, b, c = workers(), workers(), workers()
+    a.add(ISSUE, "run-a", enrol(5))
+    first = row_versions(pg_url)
+    b.add(ISSUE, "run-b", enrol(5))
+    assert row_versions(pg_url) == first
+
+    changed = [(k, addr, name, ("ai",) if k == "r001@example.org" else topics) for k, addr, name, topics in enrol(4)]
+    c.add(ISSUE, "run-c", changed)
+    now = row_versions(pg_url)
+    rewritten = {r for r in now if now[r][0] != first[r][0]}
+    assert rewritten == {"r001@example.org", "r004@example.org"}
+    assert now["r004@example.org"][1] is None and now["r001@example.org"][1] == "run-c"
+    assert {r for r, (_, run_id, _) in now.items() if run_id is not None} == {f"r{i:03d}@example.org" for i in range(4)}
+
+
+def test_a_reader_skipped_by_one_sender_is_sent_by_the_next_if_no_longer_skipped(
+    workers: Callable[[], Outbox], pg_url: str,
+) -> None:
+    """A skips r002 (say, blocked when it started); B, started later, finds r002 no longer blocked: the row is
+    pending again, although B's enrolment wrote nothing to it (same name and topics). Guard broken (the un-skip
+    limited to rows enrolled by B's own run id, as on SQLite): r002 stays skipped and is never sent."""
+    a, b = workers(), workers()
+    a.add(ISSUE, "run-a", enrol(3), {"r002@example.org": "unsubscribed (subscriber store)"})
+    assert row_versions(pg_url)["r002@example.org"][2] == "skipped"
+    b.add(ISSUE, "run-b", enrol(3))
+    assert {r: s for r, (_, _, s) in row_versions(pg_url).items()} == dict.fromkeys(
+        ["r000@example.org", "r001@example.org", "r002@example.org"], "pending"
+    )
