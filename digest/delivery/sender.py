@@ -72,7 +72,10 @@ class _Run:
         more: Callable[[tuple[TopicKey, bool]], MessageFactory] | None = None, reader_ids: ReaderIds | None = None,
     ) -> None:
         self.settings = settings
-        self.ids = dict(ids) if ids is not None else None
+        # Read as rows are claimed (reader_ids may sign each token on first read, so no copy);
+        # a row another sender enrolled gets its id asked for then, kept in `late_ids`.
+        self.ids = ids
+        self.late_ids: dict[str, ReaderId] = {}
         self.more = more  # renders a topic set no row of this run's enrolment had (another sender's row)
         self.reader_ids = reader_ids
         # smtp.rate for every sender together (a shared row, on PostgreSQL), else this process's limiter
@@ -206,10 +209,10 @@ class _Run:
                 factory = self.factories[key] = self.more(key)
             if self.ids is None:
                 return factory, NO_ID
-            reader = self.ids.get(item.recipient)
+            reader = self.ids.get(item.recipient) or self.late_ids.get(item.recipient)
             if reader is None and self.reader_ids is not None:
-                self.ids.update(self.reader_ids([item.address]))
-                reader = self.ids.get(item.recipient)
+                self.late_ids.update(self.reader_ids([item.address]))
+                reader = self.late_ids.get(item.recipient)
             if reader is None:
                 raise KeyError(item.recipient)
             return factory, reader

@@ -13,7 +13,7 @@ reader's id and token, and which addresses a send found gone.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from digest.config import RECIPIENTS_SUBSCRIBERS, Settings
@@ -98,9 +98,32 @@ def reader_ids(store: SubscriberStore, secret: bytes | None) -> ReaderIds:
         sids = store.sids_for(addresses)
         if secret is None:
             return {key: ReaderId(sid, NO_TOKEN) for key, sid in sids.items()}
-        return {key: ReaderId(sid, make_token(secret, MANAGE, sid)) for key, sid in sids.items()}
+        return _SignedOnRead(sids, secret)
 
     return ids
+
+
+class _SignedOnRead(Mapping[str, ReaderId]):
+    """key -> ReaderId, each MANAGE token signed when first read: a sender of a fleet sends only the
+    rows it claims (a quarter of them, of four), and signing costs ~40 µs a token (42 ms for 1,000
+    readers, that each of four senders starting together paid in full)."""
+
+    def __init__(self, sids: Mapping[str, str], secret: bytes) -> None:
+        self._sids, self._secret = sids, secret
+        self._made: dict[str, ReaderId] = {}
+
+    def __getitem__(self, key: str) -> ReaderId:
+        made = self._made.get(key)
+        if made is None:
+            sid = self._sids[key]
+            made = self._made[key] = ReaderId(sid, make_token(self._secret, MANAGE, sid))
+        return made
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._sids)
+
+    def __len__(self) -> int:
+        return len(self._sids)
 
 
 def mark_send_bounces(store: SubscriberStore, failed: Iterable[tuple[str, str]]) -> list[str]:
